@@ -1,0 +1,1 @@
+"""The `feedback` command line."""

@@ -1,0 +1,149 @@
+"""`feedback dev up`: the whole system on one machine, in the foreground, with embedded defaults."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from .devstack import SmtpSink, create_topics, die_with_parent, start_tansu, stop_process
+
+# config/owners.example.yaml at the repository root (cli/src/feedback_cli/dev.py -> repo).
+REPO_ROOT = Path(__file__).resolve().parents[3]
+DEFAULT_OWNERS = REPO_ROOT / "config" / "owners.example.yaml"
+READY_TIMEOUT_SECONDS = 90.0
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    factory: str
+    port: int
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("dev", help="local development stack")
+    sub = parser.add_subparsers(dest="dev_command", required=True, metavar="SUBCOMMAND")
+    up = sub.add_parser("up", help="start broker, topics, SMTP sink and the three services in the foreground")
+    up.add_argument("--data-dir", type=Path, default=Path("var"), help="where mail, logs and databases go (default var/)")
+    up.add_argument("--owners", type=Path, default=DEFAULT_OWNERS, help="owners directory (default: the example)")
+    up.add_argument("--kafka-port", type=int, default=9092, help="port of the local broker (ignored when KAFKA_BOOTSTRAP_SERVERS is set)")
+    up.add_argument("--ingest-port", type=int, default=8000)
+    up.add_argument("--classify-port", type=int, default=8001)
+    up.add_argument("--notify-port", type=int, default=8002)
+    up.add_argument("--smtp-port", type=int, default=1025)
+    up.add_argument("--partitions", type=int, default=6, help="partitions per topic (default 6)")
+    up.set_defaults(run=run_up)
+
+
+def _forward(prefix: str, stream: object) -> None:
+    for line in iter(stream.readline, b""):  # type: ignore[attr-defined]
+        sys.stdout.write(f"[{prefix}] {line.decode('utf-8', 'replace')}")
+        sys.stdout.flush()
+
+
+def _wait_ready(specs: list[ServiceSpec], processes: dict[str, subprocess.Popen[bytes]]) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    pending = {spec.name: f"http://127.0.0.1:{spec.port}/readyz" for spec in specs}
+    while pending:
+        for name, url in list(pending.items()):
+            if processes[name].poll() is not None:
+                raise RuntimeError(f"{name} exited with code {processes[name].returncode} before it was ready")
+            try:
+                if httpx.get(url, timeout=5.0).is_success:
+                    del pending[name]
+            except httpx.HTTPError:
+                pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"not ready after {READY_TIMEOUT_SECONDS:.0f}s: {', '.join(pending)}")
+        if pending:
+            time.sleep(0.3)
+
+
+def run_up(args: argparse.Namespace) -> int:
+    data_dir: Path = args.data_dir.resolve()
+    (data_dir / "logs").mkdir(parents=True, exist_ok=True)
+    owners = args.owners.resolve()
+    if not owners.is_file():
+        print(f"error: owners file {owners} does not exist", file=sys.stderr)
+        return 2
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+
+    broker: subprocess.Popen[bytes] | None = None
+    sink: SmtpSink | None = None
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
+        if not bootstrap:
+            broker = start_tansu(args.kafka_port, log_file=data_dir / "logs" / "broker.log")
+            bootstrap = f"127.0.0.1:{args.kafka_port}"
+        create_topics(bootstrap, args.partitions)
+        sink = SmtpSink(data_dir / "mail", args.smtp_port).start()
+
+        tokens = os.environ.get("INGEST_API_TOKENS", "").strip()
+        if not tokens:
+            tokens = "dev-" + secrets.token_urlsafe(18)
+            print(f"development token (set INGEST_API_TOKENS to choose your own): {tokens}", flush=True)
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "INGEST_API_TOKENS": tokens,
+            "OWNERS_FILE": str(owners),
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(args.smtp_port),
+            "NOTIFY_DELIVERY_DB": str(data_dir / "notify" / "deliveries.sqlite3"),
+            "PYTHONUNBUFFERED": "1",
+        }
+        specs = [
+            ServiceSpec("ingest", "feedback_ingest.app:create_app", args.ingest_port),
+            ServiceSpec("classify", "feedback_classify.app:create_app", args.classify_port),
+            ServiceSpec("notify", "feedback_notify.app:create_app", args.notify_port),
+        ]
+        for spec in specs:
+            command = [
+                sys.executable, "-m", "uvicorn", "--factory", spec.factory,
+                "--host", "127.0.0.1", "--port", str(spec.port), "--no-access-log",
+            ]  # fmt: skip
+            process = subprocess.Popen(
+                command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=die_with_parent
+            )
+            processes[spec.name] = process
+            threading.Thread(target=_forward, args=(spec.name, process.stdout), daemon=True).start()
+
+        _wait_ready(specs, processes)
+        urls = " ".join(f"{s.name}=http://127.0.0.1:{s.port}" for s in specs)
+        print(f"ready {urls} kafka={bootstrap} smtp=127.0.0.1:{args.smtp_port} mail={data_dir / 'mail'}", flush=True)
+
+        while not stop.is_set():
+            for name, process in processes.items():
+                if process.poll() is not None:
+                    print(f"{name} exited with code {process.returncode}; stopping everything", file=sys.stderr)
+                    return 1
+            stop.wait(0.5)
+        return 0
+    except (RuntimeError, TimeoutError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes.values():
+            stop_process(process)
+        if sink is not None:
+            sink.stop()
+        if broker is not None:
+            stop_process(broker)
+        print("stopped", flush=True)

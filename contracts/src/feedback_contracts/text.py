@@ -1,0 +1,28 @@
+"""Text hygiene applied to everything a respondent writes, before anything else sees it."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# C0/C1 controls except tab and newline; CR is dropped so CRLF and CR line ends become LF.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Unicode line and paragraph separators would act as line breaks in mail headers and some renderers.
+_LINE_SEPARATORS = re.compile(r"[\u2028\u2029\x85]")
+_SPACES = re.compile(r"\s+")
+
+
+def clean_text(value: str) -> str:
+    """NFC-normalise multi-line text and strip control characters other than newline and tab."""
+    value = unicodedata.normalize("NFC", value.replace("\r\n", "\n").replace("\r", "\n"))
+    value = _LINE_SEPARATORS.sub("\n", value)
+    return _CONTROL.sub("", value)
+
+
+def clean_line(value: str) -> str:
+    """Like `clean_text`, then fold every run of whitespace (line breaks included) into one space.
+
+    Single-line fields (names, organisation, title) end up in mail subjects and headers: they must
+    never carry a line break.
+    """
+    return _SPACES.sub(" ", clean_text(value)).strip()

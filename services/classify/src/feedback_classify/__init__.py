@@ -1,0 +1,1 @@
+"""Classify: routes each paragraph of a statement to the strategy sections it concerns."""

@@ -1,0 +1,136 @@
+"""Composition root of the classify service: `uvicorn --factory feedback_classify.app:create_app`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from faststream import AckPolicy
+from faststream.asgi import AsgiFastStream, AsgiResponse, get, make_ping_asgi
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.specification import AsyncAPI
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+
+from feedback_contracts.events import (
+    CLASSIFIED_TOPIC,
+    EVENT_TYPE_HEADER,
+    RESPONSES_TOPIC,
+    ResponseReceived,
+    dead_letter_for,
+    dlq_topic,
+)
+from feedback_contracts.owners import OwnersDirectory, load_owners
+from feedback_contracts.taxonomy import Taxonomy, load_taxonomy
+
+from .routing import Router
+from .settings import ClassifySettings
+
+SERVICE = "classify"
+log = logging.getLogger("feedback.classify")
+
+
+class ClassifyMetrics:
+    """Domain metrics of classify, on the service's own registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.responses = Counter(
+            "feedback_classify_responses_total",
+            "Response revisions handled by classify, by outcome (classified, dead_lettered).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.paragraphs_routed = Counter(
+            "feedback_classify_paragraphs_routed_total",
+            "Paragraphs routed, by strategy section ('none' when only the default owner gets them).",
+            ["section"],
+            registry=registry,
+        )
+
+
+def create_app(
+    settings: ClassifySettings | None = None,
+    *,
+    registry: CollectorRegistry | None = None,
+    taxonomy: Taxonomy | None = None,
+    owners: OwnersDirectory | None = None,
+) -> AsgiFastStream:
+    """Build the classify service: a consumer of responses that publishes classified events."""
+    settings = settings or ClassifySettings()
+    registry = registry or CollectorRegistry()
+    router = Router(taxonomy or load_taxonomy(), owners or load_owners(settings.owners_file))
+    metrics = ClassifyMetrics(registry)
+
+    broker = KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=f"feedback-{SERVICE}",
+        acks="all",
+        enable_idempotence=settings.kafka_enable_idempotence,
+        middlewares=[KafkaPrometheusMiddleware(registry=registry, app_name=SERVICE, metrics_prefix="feedback")],
+    )
+    classified = broker.publisher(CLASSIFIED_TOPIC, title="ResponseClassified", description="Routed paragraphs per response revision.")
+    dead_letters = broker.publisher(dlq_topic(RESPONSES_TOPIC), title="DeadLetter", description="Responses classify could not process.")
+
+    @broker.subscriber(
+        RESPONSES_TOPIC,
+        group_id=settings.classify_group_id,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.MANUAL,
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+        title="ResponseReceived",
+    )
+    async def on_response_received(msg: KafkaMessage) -> None:
+        """Route one response revision; park what cannot be processed on the dead-letter topic."""
+        record = msg.raw_message
+        try:
+            event = ResponseReceived.model_validate_json(msg.body)
+            result = router.classify(event)
+        except Exception as exc:  # anything the message itself causes: retrying would fail the same way
+            letter = dead_letter_for(
+                topic=record.topic, partition=record.partition, offset=record.offset, key=record.key,
+                value=record.value, error=exc, service=SERVICE, attempts=1, failed_at=datetime.now(UTC),
+            )  # fmt: skip
+            log.warning("dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, letter.error_type)
+            await _publish_or_retry(msg, dead_letters.publish(letter.model_dump_json(), key=record.key, headers={EVENT_TYPE_HEADER: "DeadLetter"}))
+            metrics.responses.labels("dead_lettered").inc()
+            return
+        key = event.response_id.encode()
+        if await _publish_or_retry(msg, classified.publish(result.model_dump_json(), key=key, headers={EVENT_TYPE_HEADER: "ResponseClassified"})):
+            metrics.responses.labels("classified").inc()
+            for route in result.routes:
+                metrics.paragraphs_routed.labels(route.section_id or "none").inc(len(route.paragraphs))
+            log.info("classified response %s revision %d into %d sections", event.response_id, event.revision, len(result.routes))
+
+    @get(include_in_schema=False)
+    async def healthz(scope: object) -> AsgiResponse:
+        return AsgiResponse(b"ok", 200)
+
+    @get(include_in_schema=False)
+    async def metrics_endpoint(scope: object) -> AsgiResponse:
+        return AsgiResponse(generate_latest(registry), 200, headers={"content-type": CONTENT_TYPE_LATEST})
+
+    return AsgiFastStream(
+        broker,
+        asgi_routes=[
+            ("/healthz", healthz),
+            ("/readyz", make_ping_asgi(broker, timeout=3.0, include_in_schema=False)),
+            ("/metrics", metrics_endpoint),
+        ],
+        asyncapi_path="/asyncapi",
+        specification=AsyncAPI(title="feedback-classify", description="Routes statement paragraphs to strategy sections."),
+    )
+
+
+async def _publish_or_retry(msg: KafkaMessage, publishing: object) -> bool:
+    """Await a publish; on failure, nack after a pause so the record comes back instead of being skipped."""
+    try:
+        await publishing  # type: ignore[misc]
+    except Exception:
+        log.exception("publish failed; the record will be redelivered")
+        await asyncio.sleep(1.0)
+        await msg.nack()
+        return False
+    await msg.ack()
+    return True

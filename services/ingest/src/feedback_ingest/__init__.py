@@ -1,0 +1,1 @@
+"""Ingest: the API the survey form posts statements to."""

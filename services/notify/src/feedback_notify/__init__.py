@@ -1,0 +1,1 @@
+"""Notify: alerts chapter owners about the paragraphs routed to them."""
