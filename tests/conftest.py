@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from feedback_cli.devstack import SmtpSink, create_topics, free_port, start_tansu, stop_process
 
 FIXTURES = Path(__file__).parent / "fixtures"

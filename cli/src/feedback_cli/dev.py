@@ -34,9 +34,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("dev", help="local development stack")
     sub = parser.add_subparsers(dest="dev_command", required=True, metavar="SUBCOMMAND")
     up = sub.add_parser("up", help="start broker, topics, SMTP sink and the three services in the foreground")
-    up.add_argument("--data-dir", type=Path, default=Path("var"), help="where mail, logs and databases go (default var/)")
+    up.add_argument(
+        "--data-dir", type=Path, default=Path("var"), help="where mail, logs and databases go (default var/)"
+    )
     up.add_argument("--owners", type=Path, default=DEFAULT_OWNERS, help="owners directory (default: the example)")
-    up.add_argument("--kafka-port", type=int, default=9092, help="port of the local broker (ignored when KAFKA_BOOTSTRAP_SERVERS is set)")
+    up.add_argument(
+        "--kafka-port",
+        type=int,
+        default=9092,
+        help="port of the local broker (ignored when KAFKA_BOOTSTRAP_SERVERS is set)",
+    )
     up.add_argument("--ingest-port", type=int, default=8000)
     up.add_argument("--classify-port", type=int, default=8001)
     up.add_argument("--notify-port", type=int, default=8002)

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
-
 from feedback_contracts.events import ALL_TOPICS
 
 
@@ -81,14 +80,14 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> Non
 def create_topics(bootstrap: str, partitions: int, topics: Iterable[str] = ALL_TOPICS, timeout: float = 30.0) -> None:
     """Create the pipeline's topics with `partitions` partitions; topics that exist are left as they are."""
     from kafka.admin import KafkaAdminClient, NewTopic
-    from kafka.errors import NoBrokersAvailable, TopicAlreadyExistsError
+    from kafka.errors import KafkaError, TopicAlreadyExistsError
 
     deadline = time.monotonic() + timeout
     while True:
         try:
             admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="feedback-dev", request_timeout_ms=10_000)
             break
-        except NoBrokersAvailable:
+        except KafkaError:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)

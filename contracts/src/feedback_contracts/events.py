@@ -53,11 +53,15 @@ class ResponseReceived(_Event):
     response_id: ResponseId
     revision: int = Field(ge=1, description="The revision of the response this event carries.")
     replaces_revision: int | None = Field(
-        default=None, ge=1, description="The revision this one replaces when it is an edit; None for a first submission."
+        default=None,
+        ge=1,
+        description="The revision this one replaces when it is an edit; None for a first submission.",
     )
     submitted_at: AwareDatetime = Field(description="When the respondent submitted this revision.")
     received_at: AwareDatetime = Field(description="When ingest accepted it; the start of end-to-end latency.")
-    source: Literal["form", "import"] = Field(description="'form' for the survey form, 'import' for the document importer.")
+    source: Literal["form", "import"] = Field(
+        description="'form' for the survey form, 'import' for the document importer."
+    )
     respondent: PublicRespondent
     respondent_type: RespondentType
     answers: tuple[Answer, ...] = Field(description="The answers, in question order.")
@@ -73,7 +77,9 @@ class Reason(_Event):
             "question: the question asked about it; default: nothing matched, sent to the default owner."
         )
     )
-    match: str | None = Field(default=None, description="The evidence as it stands in the paragraph, e.g. 'luvussa 5.2.2'.")
+    match: str | None = Field(
+        default=None, description="The evidence as it stands in the paragraph, e.g. 'luvussa 5.2.2'."
+    )
     span: tuple[int, int] | None = Field(
         default=None, description="Character offsets [start, end) of `match` in the paragraph's text."
     )
@@ -104,8 +110,12 @@ class SectionRoute(_Event):
         description="Strategy section id (e.g. '5.3.1.2'); None for paragraphs that matched no section."
     )
     section_title: str | None = Field(description="The section's title from the strategy draft.")
-    owners: tuple[str, ...] = Field(min_length=1, description="Ids of the owners who receive it (the default owner if nobody covers the section).")
-    paragraphs: tuple[RoutedParagraph, ...] = Field(min_length=1, description="The routed paragraphs, in document order.")
+    owners: tuple[str, ...] = Field(
+        min_length=1, description="Ids of the owners who receive it (the default owner if nobody covers the section)."
+    )
+    paragraphs: tuple[RoutedParagraph, ...] = Field(
+        min_length=1, description="The routed paragraphs, in document order."
+    )
 
 
 class ResponseClassified(_Event):
@@ -147,8 +157,6 @@ class DeadLetter(_Event):
     service: str = Field(description="The service that gave up on it.")
     attempts: int = Field(ge=1, description="How many times processing was tried.")
     failed_at: datetime = Field(description="When the service gave up.")
-
-
 
 
 def dead_letter_for(

@@ -45,7 +45,9 @@ class Owner(BaseModel):
     )
     email: tuple[EmailStr, ...] = Field(default=(), description="Addresses that receive the alerts.")
     webhook: HttpUrl | None = Field(default=None, description="A chat webhook that receives the alerts.")
-    mode: Literal["immediate", "digest"] = Field(default="immediate", description="An alert per revision, or a daily digest.")
+    mode: Literal["immediate", "digest"] = Field(
+        default="immediate", description="An alert per revision, or a daily digest."
+    )
     digest_time: Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")] = Field(
         default="08:00", description="When the daily digest goes out (HH:MM, Europe/Helsinki)."
     )

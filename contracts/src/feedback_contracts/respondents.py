@@ -48,7 +48,9 @@ class RespondentType(StrEnum):
             return _BY_KEY[key]
         except KeyError:
             codes = ", ".join(t.value for t in cls)
-            raise ValueError(f"unknown respondent type {value!r}; expected one of: {codes} (or the form's Finnish label)") from None
+            raise ValueError(
+                f"unknown respondent type {value!r}; expected one of: {codes} (or the form's Finnish label)"
+            ) from None
 
     @classmethod
     def for_question(cls, number: int) -> RespondentType | None:

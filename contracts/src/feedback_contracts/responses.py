@@ -42,9 +42,9 @@ class Respondent(BaseModel):
     first_name: Line = Field(description="Etunimi.")
     last_name: Line = Field(description="Sukunimi.")
     email: EmailStr = Field(description="Sähköposti. Kept in ingest's store only.")
-    phone: Annotated[str, AfterValidator(clean_line), StringConstraints(max_length=40, pattern=r"^[0-9 +()./-]*$")] | None = (
-        Field(default=None, description="Puhelin (ei pakollinen). Kept in ingest's store only.")
-    )
+    phone: (
+        Annotated[str, AfterValidator(clean_line), StringConstraints(max_length=40, pattern=r"^[0-9 +()./-]*$")] | None
+    ) = Field(default=None, description="Puhelin (ei pakollinen). Kept in ingest's store only.")
     organization: Line = Field(description="Edustamani taho/toimija: the organisation represented.")
     title: Line = Field(description="Titteli.")
 

@@ -22,6 +22,7 @@ CONTRACTS: dict[str, type[BaseModel]] = {
 def render_schemas() -> dict[str, str]:
     """File name -> JSON Schema text, deterministic so a diff shows every change."""
     return {
-        name: json.dumps(model.model_json_schema(mode="validation"), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+        name: json.dumps(model.model_json_schema(mode="validation"), indent=2, ensure_ascii=False, sort_keys=True)
+        + "\n"
         for name, model in CONTRACTS.items()
     }

@@ -49,7 +49,8 @@ _TOC_ENTRY = re.compile(
 )
 _TOC_MARKER = re.compile(r"^\s*(?:sisällys(?:luettelo)?|sisältö|contents|table of contents)\s*$", re.IGNORECASE)
 _PAGE_NUMBER = re.compile(
-    r"^\s*(?:(?:sivu|page)\s+)?\d{1,4}\s*(?:/|\||of|\()\s*\d{1,4}\s*\)?\s*$|^\s*[-–]\s*\d{1,4}\s*[-–]\s*$", re.IGNORECASE
+    r"^\s*(?:(?:sivu|page)\s+)?\d{1,4}\s*(?:/|\||of|\()\s*\d{1,4}\s*\)?\s*$|^\s*[-–]\s*\d{1,4}\s*[-–]\s*$",
+    re.IGNORECASE,
 )
 _BARE_NUMBER = re.compile(r"^\s*\d{1,4}\s*$")
 _CAPTION = re.compile(r"^\s*(?:kuvio|kuva|taulukko|kaavio|figure|table)\s+\d+[.:]?(?:\s|$)", re.IGNORECASE)
@@ -71,10 +72,13 @@ class Section(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    id: str = Field(pattern=r"^\d+(?:\.\d+)*$", description="The section number as printed in the draft, e.g. '5.3.1.2'.")
+    id: str = Field(
+        pattern=r"^\d+(?:\.\d+)*$", description="The section number as printed in the draft, e.g. '5.3.1.2'."
+    )
     title: str = Field(min_length=1, description="The section's title as printed in the draft, e.g. 'Kuntayhteistyö'.")
     parent: str | None = Field(
-        default=None, description="Id of the enclosing section (e.g. '5.3.1' for '5.3.1.2'); None for top-level chapters."
+        default=None,
+        description="Id of the enclosing section (e.g. '5.3.1' for '5.3.1.2'); None for top-level chapters.",
     )
     body: str = Field(
         default="",
@@ -252,7 +256,12 @@ def _continues_title(line: str) -> bool:
 
 
 def _title_shape(title: str) -> bool:
-    return bool(title) and title[0].isupper() and len(title) <= _TITLE_MAX_CHARS and not title.endswith((".", ",", ";", ":"))
+    return (
+        bool(title)
+        and title[0].isupper()
+        and len(title) <= _TITLE_MAX_CHARS
+        and not title.endswith((".", ",", ";", ":"))
+    )
 
 
 def _clean(value: str) -> str:
@@ -288,7 +297,12 @@ def _heading_at(lines: list[str], index: int, skipped: set[int]) -> tuple[_Headi
     # A lone number with a blank line after it is a page number unless it is a dotted section id.
     if len(parts) > 1 and title_line < len(lines) and not lines[title_line].strip():
         title_line += 1
-    if title_line >= len(lines) or title_line in skipped or not lines[title_line].strip() or _is_numbered(lines[title_line]):
+    if (
+        title_line >= len(lines)
+        or title_line in skipped
+        or not lines[title_line].strip()
+        or _is_numbered(lines[title_line])
+    ):
         return None, parts
     found = _title_lines(lines, title_line, lines[title_line], skipped)
     return (_Heading(parts, found[0], index, found[1]) if found else None), parts
@@ -351,7 +365,9 @@ def _furniture(lines: list[str]) -> set[int]:
             result.add(index)
             footnote = bool(_FOOTNOTE.match(line))
             # A caption wraps onto lines that go on mid-sentence; a footnote runs to the next blank line.
-            while index + 1 < len(lines) and lines[index + 1].strip() and (footnote or _continues_title(lines[index + 1])):
+            while (
+                index + 1 < len(lines) and lines[index + 1].strip() and (footnote or _continues_title(lines[index + 1]))
+            ):
                 index += 1
                 result.add(index)
         index += 1

@@ -5,10 +5,9 @@ from __future__ import annotations
 import copy
 
 import pytest
-from pydantic import ValidationError
-
 from feedback_contracts.respondents import RespondentType
 from feedback_contracts.responses import MAX_ANSWER_CHARS, SurveyResponse
+from pydantic import ValidationError
 
 
 def _errors(body: dict) -> str:

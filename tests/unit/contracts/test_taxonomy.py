@@ -6,9 +6,8 @@ import importlib.resources
 import re
 
 import pytest
-from pydantic import ValidationError
-
 from feedback_contracts.taxonomy import DATA_FILE, Section, Taxonomy, load_taxonomy, parse_strategy
+from pydantic import ValidationError
 
 CHAPTER_FIVE = [
     "5",
@@ -251,7 +250,9 @@ def test_a_parent_named_nowhere_falls_back_to_the_nearest_ancestor() -> None:
 
 
 def test_a_heading_printed_without_its_number_is_found_by_its_contents_title() -> None:
-    draft = SMALL_DRAFT.replace("Kuvio 1. Ohjauksen kokonaisuus\n", "Kuvio 1. Ohjauksen kokonaisuus\n\nPainopisteet\n\nNeljä painopistettä.\n\n")
+    draft = SMALL_DRAFT.replace(
+        "Kuvio 1. Ohjauksen kokonaisuus\n", "Kuvio 1. Ohjauksen kokonaisuus\n\nPainopisteet\n\nNeljä painopistettä.\n\n"
+    )
     chapter = parse_strategy(draft).get("3")
     assert chapter == Section(id="3", title="Painopisteet", parent=None, body="Neljä painopistettä.")
 

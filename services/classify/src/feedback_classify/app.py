@@ -11,8 +11,6 @@ from faststream.asgi import AsgiFastStream, AsgiResponse, get, make_ping_asgi
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.specification import AsyncAPI
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
-
 from feedback_contracts.events import (
     CLASSIFIED_TOPIC,
     EVENT_TYPE_HEADER,
@@ -23,6 +21,7 @@ from feedback_contracts.events import (
 )
 from feedback_contracts.owners import OwnersDirectory, load_owners
 from feedback_contracts.taxonomy import Taxonomy, load_taxonomy
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 
 from .routing import Router
 from .settings import ClassifySettings
@@ -69,8 +68,12 @@ def create_app(
         enable_idempotence=settings.kafka_enable_idempotence,
         middlewares=[KafkaPrometheusMiddleware(registry=registry, app_name=SERVICE, metrics_prefix="feedback")],
     )
-    classified = broker.publisher(CLASSIFIED_TOPIC, title="ResponseClassified", description="Routed paragraphs per response revision.")
-    dead_letters = broker.publisher(dlq_topic(RESPONSES_TOPIC), title="DeadLetter", description="Responses classify could not process.")
+    classified = broker.publisher(
+        CLASSIFIED_TOPIC, title="ResponseClassified", description="Routed paragraphs per response revision."
+    )
+    dead_letters = broker.publisher(
+        dlq_topic(RESPONSES_TOPIC), title="DeadLetter", description="Responses classify could not process."
+    )
 
     @broker.subscriber(
         RESPONSES_TOPIC,
@@ -93,15 +96,28 @@ def create_app(
                 value=record.value, error=exc, service=SERVICE, attempts=1, failed_at=datetime.now(UTC),
             )  # fmt: skip
             log.warning("dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, letter.error_type)
-            await _publish_or_retry(msg, dead_letters.publish(letter.model_dump_json(), key=record.key, headers={EVENT_TYPE_HEADER: "DeadLetter"}))
+            await _publish_or_retry(
+                msg,
+                dead_letters.publish(
+                    letter.model_dump_json(), key=record.key, headers={EVENT_TYPE_HEADER: "DeadLetter"}
+                ),
+            )
             metrics.responses.labels("dead_lettered").inc()
             return
         key = event.response_id.encode()
-        if await _publish_or_retry(msg, classified.publish(result.model_dump_json(), key=key, headers={EVENT_TYPE_HEADER: "ResponseClassified"})):
+        if await _publish_or_retry(
+            msg,
+            classified.publish(result.model_dump_json(), key=key, headers={EVENT_TYPE_HEADER: "ResponseClassified"}),
+        ):
             metrics.responses.labels("classified").inc()
             for route in result.routes:
                 metrics.paragraphs_routed.labels(route.section_id or "none").inc(len(route.paragraphs))
-            log.info("classified response %s revision %d into %d sections", event.response_id, event.revision, len(result.routes))
+            log.info(
+                "classified response %s revision %d into %d sections",
+                event.response_id,
+                event.revision,
+                len(result.routes),
+            )
 
     @get(include_in_schema=False)
     async def healthz(scope: object) -> AsgiResponse:
@@ -119,7 +135,9 @@ def create_app(
             ("/metrics", metrics_endpoint),
         ],
         asyncapi_path="/asyncapi",
-        specification=AsyncAPI(title="feedback-classify", description="Routes statement paragraphs to strategy sections."),
+        specification=AsyncAPI(
+            title="feedback-classify", description="Routes statement paragraphs to strategy sections."
+        ),
     )
 
 

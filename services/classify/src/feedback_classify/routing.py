@@ -6,7 +6,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from feedback_contracts.events import Paragraph, Reason, ResponseClassified, ResponseReceived, RoutedParagraph, SectionRoute
+from feedback_contracts.events import (
+    Paragraph,
+    Reason,
+    ResponseClassified,
+    ResponseReceived,
+    RoutedParagraph,
+    SectionRoute,
+)
 from feedback_contracts.owners import OwnersDirectory
 from feedback_contracts.respondents import RespondentType
 from feedback_contracts.taxonomy import Taxonomy
@@ -77,7 +84,9 @@ class Router:
                 by_section.setdefault(section_id, []).append(
                     RoutedParagraph(paragraph=paragraph.index, score=candidate.score, reasons=tuple(candidate.reasons))
                 )
-        routes = tuple(self._route(section_id, routed) for section_id, routed in _in_taxonomy_order(by_section, self.taxonomy))
+        routes = tuple(
+            self._route(section_id, routed) for section_id, routed in _in_taxonomy_order(by_section, self.taxonomy)
+        )
         return ResponseClassified(
             survey_id=event.survey_id,
             response_id=event.response_id,

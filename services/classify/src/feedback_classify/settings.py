@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
-
 from feedback_contracts.kafka import KafkaSettings
+from pydantic import Field
 
 
 class ClassifySettings(KafkaSettings):

@@ -6,24 +6,24 @@ import asyncio
 import hmac
 import logging
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import Depends, FastAPI, Request, Response, status
-from fastapi.exceptions import RequestValidationError
+from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
 from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from faststream.kafka.fastapi import KafkaRouter
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
-from pydantic import BaseModel, Field
-
 from feedback_contracts.events import EVENT_TYPE_HEADER, RESPONSES_TOPIC, PublicRespondent, ResponseReceived
 from feedback_contracts.responses import SurveyResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from pydantic import BaseModel, Field
 
 from .settings import IngestSettings
 
 SERVICE = "ingest"
+_BEARER = HTTPBearer(auto_error=False, description="A token from INGEST_API_TOKENS.")
 log = logging.getLogger("feedback.ingest")
 
 
@@ -95,9 +95,7 @@ def create_app(settings: IngestSettings | None = None, *, registry: CollectorReg
         RESPONSES_TOPIC, title="ResponseReceived", description="Accepted response revisions, without contact data."
     )
 
-    bearer = HTTPBearer(auto_error=False)
-
-    def authorized(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+    def authorized(credentials: HTTPAuthorizationCredentials | None = Depends(_BEARER)) -> None:  # noqa: B008
         presented = credentials.credentials.encode() if credentials else b""
         # Compare against every token so timing says nothing about which one nearly matched.
         matches = [hmac.compare_digest(presented, token.encode()) for token in settings.tokens]
@@ -109,7 +107,6 @@ def create_app(settings: IngestSettings | None = None, *, registry: CollectorReg
         title="feedback-ingest",
         version="0.1.0",
         description="Takes in statements on Oma Häme's draft service strategy, as the survey form posts them.",
-        lifespan=router.lifespan_context,
     )
     app.include_router(router)
 
@@ -131,10 +128,9 @@ def create_app(settings: IngestSettings | None = None, *, registry: CollectorReg
         status_code=status.HTTP_202_ACCEPTED,
         responses={401: {"model": Problem}, 503: {"model": Problem}},
         summary="Submit a response (or an edit of one)",
+        dependencies=[Depends(authorized)],
     )
-    async def submit_response(
-        response: SurveyResponse, _: Annotated[None, Depends(authorized)]
-    ) -> Accepted | JSONResponse:
+    async def submit_response(response: SurveyResponse) -> Accepted:
         """Accept one response revision; answers 202 only once the broker has acknowledged it."""
         event = received_event(response, datetime.now(UTC))
         try:
@@ -148,12 +144,17 @@ def create_app(settings: IngestSettings | None = None, *, registry: CollectorReg
             )
         except Exception as exc:
             metrics.rejected.labels("broker_unavailable").inc()
-            log.error("publish of response %s revision %d failed: %s", response.response_id, response.revision, type(exc).__name__)
-            return JSONResponse(
-                {"detail": "the message broker did not acknowledge the response; retry later"},
-                status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-                headers={"Retry-After": "5"},
+            log.error(
+                "publish of response %s revision %d failed: %s",
+                response.response_id,
+                response.revision,
+                type(exc).__name__,
             )
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                "the message broker did not acknowledge the response; retry later",
+                headers={"Retry-After": "5"},
+            ) from exc
         metrics.received.labels(response.respondent_type.value).inc()
         log.info("accepted response %s revision %d", response.response_id, response.revision)
         return Accepted(response_id=response.response_id, revision=response.revision)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
-
 from feedback_contracts.kafka import KafkaSettings
+from pydantic import Field, field_validator
 
 
 class IngestSettings(KafkaSettings):

@@ -11,10 +11,15 @@ from faststream.asgi import AsgiFastStream, AsgiResponse, get, make_ping_asgi
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.specification import AsyncAPI
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
-
-from feedback_contracts.events import CLASSIFIED_TOPIC, EVENT_TYPE_HEADER, ResponseClassified, dead_letter_for, dlq_topic
+from feedback_contracts.events import (
+    CLASSIFIED_TOPIC,
+    EVENT_TYPE_HEADER,
+    ResponseClassified,
+    dead_letter_for,
+    dlq_topic,
+)
 from feedback_contracts.owners import OwnersDirectory, load_owners
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 
 from .adapters import SmtpSender, TransientDeliveryError
 from .deliveries import DeliveryLog
@@ -69,7 +74,9 @@ def create_app(
         enable_idempotence=settings.kafka_enable_idempotence,
         middlewares=[KafkaPrometheusMiddleware(registry=registry, app_name=SERVICE, metrics_prefix="feedback")],
     )
-    dead_letters = broker.publisher(dlq_topic(CLASSIFIED_TOPIC), title="DeadLetter", description="Classified events notify could not process.")
+    dead_letters = broker.publisher(
+        dlq_topic(CLASSIFIED_TOPIC), title="DeadLetter", description="Classified events notify could not process."
+    )
 
     @broker.subscriber(
         CLASSIFIED_TOPIC,
@@ -91,14 +98,18 @@ def create_app(
                 value=record.value, error=exc, service=SERVICE, attempts=1, failed_at=datetime.now(UTC),
             )  # fmt: skip
             log.warning("dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, letter.error_type)
-            await dead_letters.publish(letter.model_dump_json(), key=record.key, headers={EVENT_TYPE_HEADER: "DeadLetter"})
+            await dead_letters.publish(
+                letter.model_dump_json(), key=record.key, headers={EVENT_TYPE_HEADER: "DeadLetter"}
+            )
             metrics.events.labels("dead_lettered").inc()
             await msg.ack()
             return
         try:
             report = await notifier.deliver(event)
         except TransientDeliveryError as exc:
-            log.warning("delivery of response %s revision %d failed, will retry: %s", event.response_id, event.revision, exc)
+            log.warning(
+                "delivery of response %s revision %d failed, will retry: %s", event.response_id, event.revision, exc
+            )
             metrics.deliveries.labels("email", "retried").inc()
             metrics.events.labels("retried").inc()
             await asyncio.sleep(settings.notify_retry_delay_seconds)

@@ -68,28 +68,34 @@ def plain_text(event: ResponseClassified, owner: Owner, routes: list[SectionRout
     lines = [
         "Palvelustrategian luonnoksesta on saapunut lausunto, jossa on sinulle ohjattuja kohtia.",
         "",
-        f"Vastaaja: {event.respondent.organization}",
-        f"Titteli: {event.respondent.title}",
+        f"Vastaaja: {clean_line(event.respondent.organization)}",
+        f"Titteli: {clean_line(event.respondent.title)}",
         f"Vastaajaryhmä: {event.respondent_type.label_fi}",
         f"Lausunnon tunniste: {event.response_id}, versio {event.revision}",
         f"Vastaanottaja: {owner.name}",
     ]
     for route in routes:
         lines += ["", "=" * 72, section_label(route), "=" * 72]
+        current_question = None
         for routed in route.paragraphs:
             paragraph = paragraphs[routed.paragraph]
-            question = questionnaire.question(paragraph.question)
-            heading = f"Kysymys {paragraph.question}"
-            if question.text:
-                heading += f": {question.text}"
-            lines += ["", heading, "", paragraph.text, ""]
-            lines.append("Miksi sinulle: " + "; ".join(explain(reason, event) for reason in routed.reasons))
+            if paragraph.question != current_question:
+                current_question = paragraph.question
+                question = questionnaire.question(paragraph.question)
+                heading = f"Kysymys {paragraph.question}" + (f": {question.text}" if question.text else "")
+                lines += ["", heading]
+            lines += ["", _indent(paragraph.text), ""]
+            lines.append("  Miksi sinulle: " + "; ".join(explain(reason, event) for reason in routed.reasons))
     lines += [
         "",
         "-- ",
         "Tämä on automaattinen viesti Oma Hämeen lausuntopalvelusta. Älä vastaa tähän viestiin.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line if line else "" for line in text.split("\n"))
 
 
 def email_alert(

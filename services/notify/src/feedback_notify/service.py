@@ -11,7 +11,7 @@ from typing import Protocol
 from feedback_contracts.events import ResponseClassified
 from feedback_contracts.owners import OwnersDirectory
 
-from .adapters import PermanentDeliveryError
+from .adapters import PermanentDeliveryError, TransientDeliveryError
 from .deliveries import DeliveryLog, delivery_key
 from .render import email_alert, routes_for
 
@@ -44,10 +44,12 @@ class Notifier:
     async def deliver(self, event: ResponseClassified) -> DeliveryReport:
         """Alert every owner of the event who has not been alerted about this revision yet.
 
-        A transient failure propagates, so the event is redelivered; owners already alerted are
-        skipped then. A permanent failure is recorded and the other owners are still alerted.
+        A transient failure does not hold back the other owners; it is raised once they have been
+        served, so the event is redelivered and only the owners still pending are tried again. A
+        permanent failure is recorded and not retried.
         """
         report = DeliveryReport()
+        transient: list[str] = []
         for owner_id in event.owners():
             owner = self.owners.get(owner_id) or self.owners.owners_for(None)[0]
             key = delivery_key(owner.id, "email", event.response_id, event.revision)
@@ -62,6 +64,10 @@ class Notifier:
             record = dict(owner_id=owner.id, channel="email", response_id=event.response_id, revision=event.revision)
             try:
                 await self.mail.send(message)
+            except TransientDeliveryError as exc:
+                log.warning("alert to owner %s failed transiently: %s", owner.id, exc)
+                transient.append(f"{owner.id}: {exc}")
+                continue
             except PermanentDeliveryError as exc:
                 log.error("alert to owner %s refused permanently: %s", owner.id, exc)
                 await self.deliveries.record(key, outcome="failed", detail=str(exc), **record)  # type: ignore[arg-type]
@@ -70,4 +76,6 @@ class Notifier:
             await self.deliveries.record(key, outcome="delivered", message_id=message["Message-ID"], **record)  # type: ignore[arg-type]
             report.delivered.append(owner.id)
             log.info("alerted owner %s about response %s revision %d", owner.id, event.response_id, event.revision)
+        if transient:
+            raise TransientDeliveryError("; ".join(transient), report)
         return report

@@ -1,0 +1,147 @@
+"""The whole path as a user runs it: `feedback dev up`, the form posts a statement, owners receive email."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from feedback_cli.devstack import free_port, read_mailbox
+
+pytestmark = pytest.mark.e2e
+TOKEN = "e2e-form-token"
+EXPECTED_SECTIONS = {
+    "5.3.1.3": "jarjestoyhteistyo@example.org",
+    "5.1.5": "asiakasmaksut@example.org",
+    "5.2.1": "hyte@example.org",
+    "5.1.4": "monikanavaisuus@example.org",
+    "5.2.2": "turvallisuus@example.org",
+    "5.3.1.1": "yritysyhteistyo@example.org",
+    "5.3": "kumppanuudet@example.org",
+    "5.2": "ennaltaehkaisy@example.org",
+}
+
+
+@dataclass
+class Stack:
+    process: subprocess.Popen[str]
+    ingest: str
+    notify: str
+    mail: Path
+    ports: list[int]
+    output: list[str]
+
+
+@pytest.fixture
+def stack(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Stack]:
+    ports = {name: free_port() for name in ("ingest", "classify", "notify", "smtp")}
+    command = [
+        sys.executable, "-m", "feedback_cli.main", "dev", "up", "--data-dir", str(tmp_path / "var"),
+        "--ingest-port", str(ports["ingest"]), "--classify-port", str(ports["classify"]),
+        "--notify-port", str(ports["notify"]), "--smtp-port", str(ports["smtp"]),
+    ]  # fmt: skip
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "INGEST_API_TOKENS": TOKEN}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output: list[str] = []
+    ready = threading.Event()
+
+    def pump() -> None:
+        for line in process.stdout:  # type: ignore[union-attr]
+            output.append(line)
+            if line.startswith("ready "):
+                ready.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    try:
+        assert ready.wait(120), "dev up never printed 'ready':\n" + "".join(output[-60:])
+        yield Stack(
+            process, f"http://127.0.0.1:{ports['ingest']}", f"http://127.0.0.1:{ports['notify']}",
+            tmp_path / "var" / "mail", list(ports.values()), output,
+        )  # fmt: skip
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _alerts_for(mail: Path, response_id: str) -> list:
+    return [m for m in read_mailbox(mail) if response_id in m.get_content()]
+
+
+def _duplicates(notify: str) -> float:
+    metrics = httpx.get(f"{notify}/metrics").text
+    match = re.search(r'feedback_notify_deliveries_total\{channel="email",outcome="duplicate"\} (\S+)', metrics)
+    return float(match.group(1)) if match else 0.0
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_the_ngo_councils_statement_reaches_every_owner_it_concerns_once(
+    stack: Stack, seed002_response: dict, unique: str
+) -> None:
+    response_id = f"e2e-{unique}"
+    seed002_response["response_id"] = response_id
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    answer = httpx.post(f"{stack.ingest}/v1/responses", json=seed002_response, headers=headers, timeout=30)
+    assert answer.status_code == 202, answer.text
+
+    deadline = time.monotonic() + 60
+    while len(_alerts_for(stack.mail, response_id)) < len(EXPECTED_SECTIONS) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    alerts = _alerts_for(stack.mail, response_id)
+    by_recipient = {}
+    for message in alerts:
+        by_recipient.setdefault(message["To"], []).append(message)
+    assert sorted(by_recipient) == sorted(EXPECTED_SECTIONS.values())
+    for section_id, address in EXPECTED_SECTIONS.items():
+        (message,) = by_recipient[address]  # exactly one email each
+        body = message.get_content()
+        assert "mainitsee luvun: ”" in body and section_id in message["Subject"]
+        named = [
+            line
+            for line in body.splitlines()
+            if re.search(
+                rf"[Ll]uvu\w* {re.escape(section_id)}\b|[Ll]uku {re.escape(section_id)}\b|sekä {re.escape(section_id)}\b",
+                line,
+            )
+        ]
+        assert named, f"the alert to {address} lacks the paragraph naming {section_id}"
+        assert "Kanta-Hämeen järjestöneuvottelukunta" in message["Subject"]
+    raw = b"".join(path.read_bytes() for path in stack.mail.glob("*.eml"))
+    assert seed002_response["respondent"]["email"].encode() not in raw
+    assert seed002_response["respondent"]["phone"].encode() not in raw
+
+    # The form retries the same revision: nothing new reaches anyone.
+    before = _duplicates(stack.notify)
+    again = httpx.post(f"{stack.ingest}/v1/responses", json=seed002_response, headers=headers, timeout=30)
+    assert again.status_code in (200, 202)
+    deadline = time.monotonic() + 60
+    while _duplicates(stack.notify) < before + len(EXPECTED_SECTIONS) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert _duplicates(stack.notify) >= before + len(EXPECTED_SECTIONS)
+    assert len(_alerts_for(stack.mail, response_id)) == len(EXPECTED_SECTIONS)
+
+
+def test_ctrl_c_stops_everything_dev_up_started(stack: Stack) -> None:
+    assert all(_port_open(port) for port in stack.ports)
+    stack.process.send_signal(signal.SIGINT)
+    assert stack.process.wait(60) == 0
+    assert not any(_port_open(port) for port in stack.ports)
+    assert stack.output[-1].strip() == "stopped"
