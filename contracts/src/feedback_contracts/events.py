@@ -39,7 +39,7 @@ class PublicRespondent(_Event):
     """What downstream services may know about the respondent: the organisation and the role, no contact data."""
 
     organization: str = Field(description="The organisation represented.")
-    title: str = Field(description="The respondent's title in that organisation.")
+    title: str | None = Field(description="The respondent's title in that organisation, if known.")
 
 
 class ResponseReceived(_Event):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -31,22 +31,25 @@ ResponseId = Annotated[
     ),
 ]
 Line = Annotated[str, AfterValidator(clean_line), StringConstraints(min_length=1, max_length=300)]
+Phone = Annotated[str, AfterValidator(clean_line), StringConstraints(max_length=40, pattern=r"^[0-9 +()./-]*$")]
+Phone = Annotated[str, AfterValidator(clean_line), StringConstraints(max_length=40, pattern=r"^[0-9 +()./-]*$")]
 ParsedRespondentType = Annotated[RespondentType, BeforeValidator(RespondentType.parse)]
 
 
 class Respondent(BaseModel):
-    """Question 1: who answered. Email and phone are personal contact data and never leave ingest."""
+    """Question 1: who answered. Names, email and phone are personal data and never leave ingest.
+
+    The form requires names and email; a statement imported from a document may have none of them.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    first_name: Line = Field(description="Etunimi.")
-    last_name: Line = Field(description="Sukunimi.")
-    email: EmailStr = Field(description="Sähköposti. Kept in ingest's store only.")
-    phone: (
-        Annotated[str, AfterValidator(clean_line), StringConstraints(max_length=40, pattern=r"^[0-9 +()./-]*$")] | None
-    ) = Field(default=None, description="Puhelin (ei pakollinen). Kept in ingest's store only.")
+    first_name: Line | None = Field(default=None, description="Etunimi.")
+    last_name: Line | None = Field(default=None, description="Sukunimi.")
+    email: EmailStr | None = Field(default=None, description="Sähköposti. Kept in ingest's store only.")
+    phone: Phone | None = Field(default=None, description="Puhelin (ei pakollinen). Kept in ingest's store only.")
     organization: Line = Field(description="Edustamani taho/toimija: the organisation represented.")
-    title: Line = Field(description="Titteli.")
+    title: Line | None = Field(default=None, description="Titteli.")
 
 
 class Answer(BaseModel):
@@ -84,6 +87,9 @@ class SurveyResponse(BaseModel):
         description="Question 2. A code (e.g. 'municipality') or the form's Finnish label (e.g. 'Kunta tai kaupunki')."
     )
     answers: list[Answer] = Field(description="Answers to the respondent type's block of questions.", max_length=84)
+    source: Literal["form", "import"] = Field(
+        default="form", description="'form' when the survey form posts it; 'import' when it came as a document."
+    )
 
     @model_validator(mode="after")
     def _answers_fit_the_block(self) -> SurveyResponse:

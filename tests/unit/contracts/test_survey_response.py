@@ -139,3 +139,10 @@ def test_line_breaks_in_single_line_fields_are_folded_to_spaces(seed002_response
     seed002_response["respondent"]["organization"] = "Järjestö\r\nBcc: hyokkaaja@example.com\u2028X"
     response = SurveyResponse.model_validate(seed002_response)
     assert response.respondent.organization == "Järjestö Bcc: hyokkaaja@example.com X"
+
+
+def test_a_statement_imported_from_a_document_may_lack_contact_details(seed002_response: dict) -> None:
+    seed002_response["respondent"] = {"organization": "Hämeenlinnan kaupunki"}
+    seed002_response["source"] = "import"
+    response = SurveyResponse.model_validate(seed002_response)
+    assert response.respondent.email is None and response.respondent.title is None

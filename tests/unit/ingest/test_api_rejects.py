@@ -47,10 +47,10 @@ def test_an_invalid_response_is_422_naming_the_field_and_the_reason(
 
 
 def test_a_missing_field_is_422_with_its_location(client: TestClient, seed002_response: dict) -> None:
-    del seed002_response["respondent"]["email"]
+    del seed002_response["respondent"]["organization"]
     answer = client.post("/v1/responses", json=seed002_response, headers={"Authorization": f"Bearer {TOKEN}"})
     assert answer.status_code == 422
-    assert answer.json()["detail"][0]["loc"] == ["body", "respondent", "email"]
+    assert answer.json()["detail"][0]["loc"] == ["body", "respondent", "organization"]
 
 
 def test_the_service_refuses_to_start_without_tokens() -> None:

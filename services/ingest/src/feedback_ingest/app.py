@@ -67,7 +67,7 @@ def received_event(response: SurveyResponse, received_at: datetime) -> ResponseR
         revision=response.revision,
         submitted_at=response.submitted_at,
         received_at=received_at,
-        source="form",
+        source=response.source,
         respondent=PublicRespondent(organization=response.respondent.organization, title=response.respondent.title),
         respondent_type=response.respondent_type,
         answers=tuple(sorted(response.answers, key=lambda a: a.question)),

@@ -69,7 +69,7 @@ def plain_text(event: ResponseClassified, owner: Owner, routes: list[SectionRout
         "Palvelustrategian luonnoksesta on saapunut lausunto, jossa on sinulle ohjattuja kohtia.",
         "",
         f"Vastaaja: {clean_line(event.respondent.organization)}",
-        f"Titteli: {clean_line(event.respondent.title)}",
+        f"Titteli: {clean_line(event.respondent.title or '–')}",
         f"Vastaajaryhmä: {event.respondent_type.label_fi}",
         f"Lausunnon tunniste: {event.response_id}, versio {event.revision}",
         f"Vastaanottaja: {owner.name}",
