@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from feedback_cli.devstack import SmtpSink, create_topics, free_port, start_tansu, stop_process
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -77,3 +80,69 @@ def seed002_response() -> dict:
 @pytest.fixture
 def owners_file() -> Path:
     return REPO_ROOT / "config" / "owners.example.yaml"
+
+
+@dataclass(frozen=True)
+class Record:
+    key: bytes | None
+    value: bytes
+    headers: dict[str, bytes]
+    partition: int
+    offset: int
+
+
+class TopicReader:
+    """Reads whole topics from the beginning (no consumer group, so no join delay)."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=200)
+
+    def read(self, topic: str) -> list[Record]:
+        partitions = [TopicPartition(topic, p) for p in sorted(self.consumer.partitions_for_topic(topic) or [])]
+        self.consumer.assign(partitions)
+        self.consumer.seek_to_beginning(*partitions)
+        records = []
+        while batch := self.consumer.poll(timeout_ms=300):
+            for messages in batch.values():
+                records.extend(
+                    Record(m.key, m.value, {k: v for k, v in m.headers}, m.partition, m.offset) for m in messages
+                )
+        return records
+
+    def wait_for(
+        self, topic: str, predicate: Callable[[Record], bool], count: int = 1, timeout: float = 30.0
+    ) -> list[Record]:
+        """The topic's records matching `predicate`, once there are at least `count` of them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            matching = [r for r in self.read(topic) if predicate(r)]
+            if len(matching) >= count or time.monotonic() > deadline:
+                assert len(matching) >= count, f"{len(matching)} of {count} records on {topic} after {timeout}s"
+                return matching
+            time.sleep(0.2)
+
+
+@pytest.fixture
+def topics(kafka_bootstrap: str) -> Iterator[TopicReader]:
+    reader = TopicReader(kafka_bootstrap)
+    yield reader
+    reader.consumer.close()
+
+
+@pytest.fixture
+def producer(kafka_bootstrap: str) -> Iterator[KafkaProducer]:
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    yield producer
+    producer.close()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def eventually() -> Callable[..., None]:
+    return wait_until

@@ -28,6 +28,7 @@ class ServiceSpec:
     name: str
     factory: str
     port: int
+    env: dict[str, str]
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -103,20 +104,39 @@ def run_up(args: argparse.Namespace) -> int:
         if not tokens:
             tokens = "dev-" + secrets.token_urlsafe(18)
             print(f"development token (set INGEST_API_TOKENS to choose your own): {tokens}", flush=True)
-        env = {
+        admin_tokens = os.environ.get("ADMIN_API_TOKENS", "").strip()
+        if not admin_tokens:
+            admin_tokens = "admin-" + secrets.token_urlsafe(18)
+            print(f"development admin token (set ADMIN_API_TOKENS to choose your own): {admin_tokens}", flush=True)
+        common = {
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "INGEST_API_TOKENS": tokens,
             "OWNERS_FILE": str(owners),
-            "SMTP_HOST": "127.0.0.1",
-            "SMTP_PORT": str(args.smtp_port),
-            "NOTIFY_DELIVERY_DB": str(data_dir / "notify" / "deliveries.sqlite3"),
+            "ADMIN_API_TOKENS": admin_tokens,
             "PYTHONUNBUFFERED": "1",
         }
         specs = [
-            ServiceSpec("ingest", "feedback_ingest.app:create_app", args.ingest_port),
-            ServiceSpec("classify", "feedback_classify.app:create_app", args.classify_port),
-            ServiceSpec("notify", "feedback_notify.app:create_app", args.notify_port),
+            ServiceSpec(
+                "ingest",
+                "feedback_ingest.app:create_app",
+                args.ingest_port,
+                {
+                    "INGEST_API_TOKENS": tokens,
+                    "DATABASE_URL": os.environ.get("DATABASE_URL")
+                    or f"sqlite:///{data_dir / 'ingest' / 'ingest.sqlite3'}",
+                },
+            ),
+            ServiceSpec("classify", "feedback_classify.app:create_app", args.classify_port, {}),
+            ServiceSpec(
+                "notify",
+                "feedback_notify.app:create_app",
+                args.notify_port,
+                {
+                    "SMTP_HOST": "127.0.0.1",
+                    "SMTP_PORT": str(args.smtp_port),
+                    "NOTIFY_DELIVERY_DB": str(data_dir / "notify" / "deliveries.sqlite3"),
+                },
+            ),
         ]
         for spec in specs:
             command = [
@@ -124,7 +144,11 @@ def run_up(args: argparse.Namespace) -> int:
                 "--host", "127.0.0.1", "--port", str(spec.port), "--no-access-log",
             ]  # fmt: skip
             process = subprocess.Popen(
-                command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=die_with_parent
+                command,
+                env={**common, **spec.env},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent,
             )
             processes[spec.name] = process
             threading.Thread(target=_forward, args=(spec.name, process.stdout), daemon=True).start()

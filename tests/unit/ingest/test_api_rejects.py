@@ -17,9 +17,13 @@ def registry() -> CollectorRegistry:
 
 
 @pytest.fixture
-def client(registry: CollectorRegistry) -> TestClient:
-    # No lifespan: the broker is never started, so these requests must be refused before any publish.
-    settings = IngestSettings(kafka_bootstrap_servers="127.0.0.1:1", ingest_api_tokens=f" {TOKEN}, other ")
+def client(registry: CollectorRegistry, tmp_path) -> TestClient:
+    # No lifespan: no schema and no relay, so these requests must be refused before anything is stored.
+    settings = IngestSettings(
+        kafka_bootstrap_servers="127.0.0.1:1",
+        ingest_api_tokens=f" {TOKEN}, other ",
+        database_url=f"sqlite:///{tmp_path}/ingest.sqlite3",
+    )
     return TestClient(create_app(settings, registry=registry))
 
 
@@ -61,5 +65,5 @@ def test_the_service_refuses_to_start_without_tokens() -> None:
 def test_the_openapi_document_describes_the_submit_endpoint(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     operation = spec["paths"]["/v1/responses"]["post"]
-    assert set(operation["responses"]) >= {"202", "401", "422", "503"}
+    assert set(operation["responses"]) >= {"200", "202", "401", "409", "413", "415", "422"}
     assert "SurveyResponse" in spec["components"]["schemas"]

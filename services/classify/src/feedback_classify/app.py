@@ -11,6 +11,7 @@ from faststream.asgi import AsgiFastStream, AsgiResponse, get, make_ping_asgi
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.specification import AsyncAPI
+from feedback_contracts.logs import configure_logging
 from feedback_contracts.events import (
     CLASSIFIED_TOPIC,
     EVENT_TYPE_HEADER,
@@ -51,11 +52,15 @@ class ClassifyMetrics:
 def create_app(
     settings: ClassifySettings | None = None,
     *,
+    configure_logs: bool | None = None,
     registry: CollectorRegistry | None = None,
     taxonomy: Taxonomy | None = None,
     owners: OwnersDirectory | None = None,
 ) -> AsgiFastStream:
     """Build the classify service: a consumer of responses that publishes classified events."""
+    # Configured from the environment means run as a service (uvicorn --factory): log JSON.
+    if configure_logs if configure_logs is not None else settings is None:
+        configure_logging(SERVICE)
     settings = settings or ClassifySettings()
     registry = registry or CollectorRegistry()
     router = Router(taxonomy or load_taxonomy(), owners or load_owners(settings.owners_file))
@@ -117,6 +122,7 @@ def create_app(
                 event.response_id,
                 event.revision,
                 len(result.routes),
+                extra={"response_id": event.response_id, "revision": event.revision},
             )
 
     @get(include_in_schema=False)

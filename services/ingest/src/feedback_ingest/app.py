@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -13,32 +15,72 @@ from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from faststream.kafka.fastapi import KafkaRouter
+from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
-from feedback_contracts.events import EVENT_TYPE_HEADER, RESPONSES_TOPIC, PublicRespondent, ResponseReceived
-from feedback_contracts.responses import SurveyResponse
+from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from pydantic import BaseModel, Field
 
+from feedback_contracts.logs import configure_logging
+from feedback_contracts.events import EVENT_TYPE_HEADER, RESPONSES_TOPIC
+from feedback_contracts.responses import SurveyResponse
+
+from .limits import BodyLimit
+from .migrations import migrate
+from .relay import OutboxRelay, Publisher, RelayMetrics
 from .settings import IngestSettings
+from .store import ConflictError, IngestStore, Outcome, OutboxRow
 
 SERVICE = "ingest"
-_BEARER = HTTPBearer(auto_error=False, description="A token from INGEST_API_TOKENS.")
 log = logging.getLogger("feedback.ingest")
+_BEARER = HTTPBearer(
+    auto_error=False, description="A token from INGEST_API_TOKENS (admin endpoints: ADMIN_API_TOKENS)."
+)
 
 
 class Accepted(BaseModel):
-    """The answer to an accepted response revision."""
+    """The answer to an accepted (202) or repeated (200) response revision."""
 
     response_id: str
     revision: int
     status: Literal["accepted"] = "accepted"
+    replaces_revision: int | None = Field(default=None, description="The revision this edit replaces, if any.")
 
 
 class Problem(BaseModel):
     """An error answer."""
 
     detail: str = Field(description="What went wrong, in English.")
+
+
+class RevisionView(BaseModel):
+    """One stored revision and how far it got."""
+
+    revision: int
+    state: Literal["accepted", "published"] = Field(description="published: the broker acknowledged it.")
+    replaces_revision: int | None
+    source: Literal["form", "import"]
+    submitted_at: datetime
+    received_at: datetime
+    published_at: datetime | None
+
+
+class ResponseView(BaseModel):
+    """A response's latest revision and its state."""
+
+    response_id: str
+    survey_id: str
+    latest: RevisionView
+    revisions: int = Field(description="How many revisions are stored.")
+
+
+class ContactView(BaseModel):
+    """The respondent's contact data, as stored in ingest only."""
+
+    first_name: str | None
+    last_name: str | None
+    email: str | None
+    phone: str | None
 
 
 class IngestMetrics:
@@ -53,62 +95,128 @@ class IngestMetrics:
         )
         self.rejected = Counter(
             "feedback_ingest_rejected_total",
-            "Requests refused, by reason (unauthorized, invalid, broker_unavailable).",
+            "Requests refused, by reason (unauthorized, invalid, conflict, too_large, unsupported_media_type).",
             ["reason"],
             registry=registry,
         )
+        self.duplicates = Counter(
+            "feedback_ingest_duplicates_total", "Repeated submissions of an already stored revision.", registry=registry
+        )
 
 
-def received_event(response: SurveyResponse, received_at: datetime) -> ResponseReceived:
-    """The event for an accepted response: everything but the respondent's contact data."""
-    return ResponseReceived(
-        survey_id=response.survey_id,
-        response_id=response.response_id,
-        revision=response.revision,
-        submitted_at=response.submitted_at,
-        received_at=received_at,
-        source=response.source,
-        respondent=PublicRespondent(organization=response.respondent.organization, title=response.respondent.title),
-        respondent_type=response.respondent_type,
-        answers=tuple(sorted(response.answers, key=lambda a: a.question)),
+def build_broker(settings: IngestSettings, registry: CollectorRegistry | None = None) -> KafkaBroker:
+    """The producer side of ingest; also the source of its AsyncAPI document."""
+    middlewares = (
+        [KafkaPrometheusMiddleware(registry=registry, app_name=SERVICE, metrics_prefix="feedback")] if registry else []
+    )
+    return KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=f"feedback-{SERVICE}",
+        acks="all",
+        enable_idempotence=settings.kafka_enable_idempotence,
+        request_timeout_ms=10_000,
+        middlewares=middlewares,
     )
 
 
-def create_app(settings: IngestSettings | None = None, *, registry: CollectorRegistry | None = None) -> FastAPI:
-    """Build the ingest API."""
+def _declare_publisher(broker: KafkaBroker):  # noqa: ANN202 - FastStream's publisher type is internal
+    return broker.publisher(
+        RESPONSES_TOPIC, title="ResponseReceived", description="Accepted response revisions, without contact data."
+    )
+
+
+class _BrokerPublisher:
+    def __init__(self, broker: KafkaBroker) -> None:
+        self.publisher = _declare_publisher(broker)
+
+    async def enqueue(self, row: OutboxRow) -> Awaitable[object]:
+        return await self.publisher.publish(
+            row.payload,
+            key=row.response_id.encode(),
+            headers={EVENT_TYPE_HEADER: "ResponseReceived"},
+            no_confirm=True,
+        )
+
+
+def create_app(
+    settings: IngestSettings | None = None,
+    *,
+    configure_logs: bool | None = None,
+    registry: CollectorRegistry | None = None,
+) -> FastAPI:
+    """Build the ingest API, its store and its outbox relay."""
+    # Configured from the environment means run as a service (uvicorn --factory): log JSON.
+    if configure_logs if configure_logs is not None else settings is None:
+        configure_logging(SERVICE)
     settings = settings or IngestSettings()
     if not settings.tokens:
         raise ValueError("INGEST_API_TOKENS is empty: the API would accept no one")
     registry = registry or CollectorRegistry()
     metrics = IngestMetrics(registry)
+    store = IngestStore(settings.database_url)
+    current: dict[str, KafkaBroker] = {}
 
-    router = KafkaRouter(
-        settings.kafka_bootstrap_servers,
-        client_id=f"feedback-{SERVICE}",
-        acks="all",
-        enable_idempotence=settings.kafka_enable_idempotence,
-        middlewares=[KafkaPrometheusMiddleware(registry=registry, app_name=SERVICE, metrics_prefix="feedback")],
-        schema_url="/asyncapi",
-        include_in_schema=True,
+    async def connect() -> Publisher:
+        broker = build_broker(settings, registry)
+        publisher = _BrokerPublisher(broker)
+        current["broker"] = broker
+        await broker.connect()
+        return publisher
+
+    async def disconnect() -> None:
+        broker = current.pop("broker", None)
+        if broker is not None:
+            await broker.stop()
+
+    relay = OutboxRelay(
+        store,
+        connect,
+        disconnect,
+        RelayMetrics(registry),
+        batch_size=settings.ingest_relay_batch_size,
+        poll_interval=settings.ingest_relay_poll_seconds,
+        max_backoff=settings.ingest_relay_max_backoff_seconds,
     )
-    publisher = router.publisher(
-        RESPONSES_TOPIC, title="ResponseReceived", description="Accepted response revisions, without contact data."
-    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.ingest_migrate_on_start:
+            await asyncio.to_thread(migrate, store.url)
+        task = asyncio.create_task(relay.run(), name="outbox-relay")
+        try:
+            yield
+        finally:
+            relay.stop()
+            try:
+                await asyncio.wait_for(task, timeout=15)
+            except TimeoutError:
+                task.cancel()
+            await store.close()
+
+    def _check(credentials: HTTPAuthorizationCredentials | None, tokens: tuple[str, ...]) -> bool:
+        presented = credentials.credentials.encode() if credentials else b""
+        # Compare against every token, so the time taken says nothing about which one nearly matched.
+        matches = [hmac.compare_digest(presented, token.encode()) for token in tokens]
+        return credentials is not None and any(matches)
 
     def authorized(credentials: HTTPAuthorizationCredentials | None = Depends(_BEARER)) -> None:  # noqa: B008
-        presented = credentials.credentials.encode() if credentials else b""
-        # Compare against every token so timing says nothing about which one nearly matched.
-        matches = [hmac.compare_digest(presented, token.encode()) for token in settings.tokens]
-        if credentials is None or not any(matches):
+        if not _check(credentials, settings.tokens + settings.admin_tokens):
+            metrics.rejected.labels("unauthorized").inc()
+            raise _Unauthorized()
+
+    def admin(credentials: HTTPAuthorizationCredentials | None = Depends(_BEARER)) -> None:  # noqa: B008
+        if not settings.admin_tokens or not _check(credentials, settings.admin_tokens):
             metrics.rejected.labels("unauthorized").inc()
             raise _Unauthorized()
 
     app = FastAPI(
         title="feedback-ingest",
-        version="0.1.0",
+        version="0.2.0",
         description="Takes in statements on Oma Häme's draft service strategy, as the survey form posts them.",
+        lifespan=lifespan,
     )
-    app.include_router(router)
+    app.state.store = store
+    app.state.relay = relay
 
     @app.exception_handler(_Unauthorized)
     async def _unauthorized(request: Request, exc: _Unauthorized) -> JSONResponse:
@@ -123,41 +231,103 @@ def create_app(settings: IngestSettings | None = None, *, registry: CollectorReg
         metrics.rejected.labels("invalid").inc()
         return await request_validation_exception_handler(request, exc)
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": "the request could not be completed; retry later"}, status_code=503)
+
     @app.post(
         "/v1/responses",
         status_code=status.HTTP_202_ACCEPTED,
-        responses={401: {"model": Problem}, 503: {"model": Problem}},
+        responses={
+            200: {"model": Accepted, "description": "The same revision with the same content was already accepted."},
+            401: {"model": Problem},
+            409: {"model": Problem, "description": "Same revision with other content, or an older revision."},
+            413: {"model": Problem},
+            415: {"model": Problem},
+        },
         summary="Submit a response (or an edit of one)",
         dependencies=[Depends(authorized)],
+        response_model=Accepted,
     )
-    async def submit_response(response: SurveyResponse) -> Accepted:
-        """Accept one response revision; answers 202 only once the broker has acknowledged it."""
-        event = received_event(response, datetime.now(UTC))
+    async def submit_response(response: SurveyResponse) -> Response:
+        """Accept one response revision: 202 once it is stored durably with its outbox row.
+
+        The outbox relay publishes it to `feedback.responses.v1` as soon as the broker acknowledges; while
+        the broker is away, responses keep being accepted and wait in the outbox.
+        """
         try:
-            await asyncio.wait_for(
-                publisher.publish(
-                    event.model_dump_json(),
-                    key=response.response_id.encode(),
-                    headers={EVENT_TYPE_HEADER: "ResponseReceived"},
-                ),
-                timeout=settings.ingest_publish_timeout_seconds,
-            )
-        except Exception as exc:
-            metrics.rejected.labels("broker_unavailable").inc()
-            log.error(
-                "publish of response %s revision %d failed: %s",
-                response.response_id,
-                response.revision,
-                type(exc).__name__,
-            )
-            raise HTTPException(
-                status.HTTP_503_SERVICE_UNAVAILABLE,
-                "the message broker did not acknowledge the response; retry later",
-                headers={"Retry-After": "5"},
-            ) from exc
+            result = await store.accept(response, datetime.now(UTC))
+        except ConflictError as exc:
+            metrics.rejected.labels("conflict").inc()
+            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+        body = Accepted(
+            response_id=result.response_id, revision=result.revision, replaces_revision=result.replaces_revision
+        )
+        if result.outcome is Outcome.DUPLICATE:
+            metrics.duplicates.inc()
+            return JSONResponse(body.model_dump(mode="json"), status_code=status.HTTP_200_OK)
+        relay.notify()
         metrics.received.labels(response.respondent_type.value).inc()
-        log.info("accepted response %s revision %d", response.response_id, response.revision)
-        return Accepted(response_id=response.response_id, revision=response.revision)
+        log.info(
+            "accepted response %s revision %d",
+            response.response_id,
+            response.revision,
+            extra={"response_id": response.response_id, "revision": response.revision},
+        )
+        return JSONResponse(body.model_dump(mode="json"), status_code=status.HTTP_202_ACCEPTED)
+
+    @app.get(
+        "/v1/responses/{response_id}",
+        responses={401: {"model": Problem}, 404: {"model": Problem}},
+        dependencies=[Depends(authorized)],
+        summary="A response's latest revision and its state",
+    )
+    async def get_response(response_id: str) -> ResponseView:
+        stored = await store.revisions_of(response_id)
+        if not stored:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no response {response_id!r}")
+        return ResponseView(
+            response_id=response_id, survey_id=stored[-1].survey_id, latest=_view(stored[-1]), revisions=len(stored)
+        )
+
+    @app.get(
+        "/v1/responses/{response_id}/revisions",
+        responses={401: {"model": Problem}, 404: {"model": Problem}},
+        dependencies=[Depends(authorized)],
+        summary="Every stored revision of a response",
+    )
+    async def get_revisions(response_id: str) -> list[RevisionView]:
+        stored = await store.revisions_of(response_id)
+        if not stored:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no response {response_id!r}")
+        return [_view(r) for r in stored]
+
+    @app.get(
+        "/v1/responses/{response_id}/contact",
+        responses={401: {"model": Problem}, 404: {"model": Problem}},
+        dependencies=[Depends(admin)],
+        summary="The respondent's contact data (admin)",
+    )
+    async def get_contact(response_id: str) -> ContactView:
+        contact = await store.contact(response_id)
+        if contact is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no contact data stored for response {response_id!r}")
+        return ContactView(**contact.__dict__)
+
+    @app.delete(
+        "/v1/responses/{response_id}/contact",
+        status_code=status.HTTP_204_NO_CONTENT,
+        responses={401: {"model": Problem}, 404: {"model": Problem}},
+        dependencies=[Depends(admin)],
+        summary="Erase the respondent's contact data (admin); the statement stays",
+    )
+    async def erase_contact(response_id: str) -> Response:
+        if not await store.exists(response_id):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no response {response_id!r}")
+        erased = await store.erase_contact(response_id)
+        log.info("contact data of response %s erased (%s)", response_id, "deleted" if erased else "none stored")
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -165,15 +335,40 @@ def create_app(settings: IngestSettings | None = None, *, registry: CollectorReg
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
-        if await router.broker.ping(timeout=3.0):
-            return JSONResponse({"status": "ready"})
-        return JSONResponse({"status": "broker unreachable"}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
+        # Ready means able to accept: the store answers. The broker may be away; the outbox holds the backlog.
+        database = await store.ping()
+        body = {
+            "database": "ok" if database else "unreachable",
+            "broker": "connected" if relay.connected else "unreachable",
+        }
+        return JSONResponse(body, status_code=200 if database else 503)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics_endpoint() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    spec_broker = build_broker(settings)
+    _declare_publisher(spec_broker)
+    specification = AsyncAPI(spec_broker, title="feedback-ingest", description="Publishes accepted response revisions.")
+
+    @app.get("/asyncapi.json", include_in_schema=False)
+    async def asyncapi() -> Response:
+        return Response(specification.to_specification().to_json(), media_type="application/json")
+
+    app.add_middleware(BodyLimit, max_bytes=settings.ingest_max_body_bytes)
     return app
+
+
+def _view(state) -> RevisionView:  # noqa: ANN001
+    return RevisionView(
+        revision=state.revision,
+        state=state.state,
+        replaces_revision=state.replaces_revision,
+        source=state.source,
+        submitted_at=state.submitted_at,
+        received_at=state.received_at,
+        published_at=state.published_at,
+    )
 
 
 class _Unauthorized(Exception):

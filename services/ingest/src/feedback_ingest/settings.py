@@ -2,25 +2,49 @@
 
 from __future__ import annotations
 
+from pydantic import AliasChoices, Field, field_validator
+
 from feedback_contracts.kafka import KafkaSettings
-from pydantic import Field, field_validator
+
+
+def _split_tokens(value: str) -> str:
+    return ",".join(token.strip() for token in value.split(",") if token.strip())
 
 
 class IngestSettings(KafkaSettings):
     """Environment of the ingest service."""
 
     ingest_api_tokens: str = Field(
-        default="", description="Comma-separated bearer tokens the survey form may use. Required."
+        default="", description="Comma-separated bearer tokens of the survey form. Required."
     )
-    ingest_publish_timeout_seconds: float = Field(
-        default=10.0, gt=0, description="How long a POST waits for the broker's acknowledgement before answering 503."
+    admin_api_tokens: str = Field(
+        default="", description="Comma-separated bearer tokens for admin endpoints (contact data); none: admin is off."
+    )
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///var/ingest/ingest.sqlite3",
+        validation_alias=AliasChoices("DATABASE_URL", "INGEST_DATABASE_URL"),
+        description="SQLite file (default) or PostgreSQL, e.g. postgresql://user@host:5432/db.",
+    )
+    ingest_migrate_on_start: bool = Field(default=True, description="Bring the database schema up to date at start.")
+    ingest_max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Largest request body accepted.")
+    ingest_relay_batch_size: int = Field(default=200, ge=1, description="Outbox rows published per round.")
+    ingest_relay_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often the relay looks for work when idle."
     )
 
-    @field_validator("ingest_api_tokens")
+    ingest_relay_max_backoff_seconds: float = Field(
+        default=30.0, gt=0, description="Longest pause between attempts to reach an unavailable broker."
+    )
+
+    @field_validator("ingest_api_tokens", "admin_api_tokens")
     @classmethod
     def _no_blank_tokens(cls, value: str) -> str:
-        return ",".join(token.strip() for token in value.split(",") if token.strip())
+        return _split_tokens(value)
 
     @property
     def tokens(self) -> tuple[str, ...]:
         return tuple(self.ingest_api_tokens.split(",")) if self.ingest_api_tokens else ()
+
+    @property
+    def admin_tokens(self) -> tuple[str, ...]:
+        return tuple(self.admin_api_tokens.split(",")) if self.admin_api_tokens else ()

@@ -11,6 +11,7 @@ from faststream.asgi import AsgiFastStream, AsgiResponse, get, make_ping_asgi
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.specification import AsyncAPI
+from feedback_contracts.logs import configure_logging
 from feedback_contracts.events import (
     CLASSIFIED_TOPIC,
     EVENT_TYPE_HEADER,
@@ -51,11 +52,15 @@ class NotifyMetrics:
 def create_app(
     settings: NotifySettings | None = None,
     *,
+    configure_logs: bool | None = None,
     registry: CollectorRegistry | None = None,
     owners: OwnersDirectory | None = None,
     mail: MailSender | None = None,
 ) -> AsgiFastStream:
     """Build the notify service: a consumer of classified events that alerts the owners."""
+    # Configured from the environment means run as a service (uvicorn --factory): log JSON.
+    if configure_logs if configure_logs is not None else settings is None:
+        configure_logging(SERVICE)
     settings = settings or NotifySettings()
     registry = registry or CollectorRegistry()
     metrics = NotifyMetrics(registry)

@@ -75,7 +75,13 @@ class Notifier:
                 continue
             await self.deliveries.record(key, outcome="delivered", message_id=message["Message-ID"], **record)  # type: ignore[arg-type]
             report.delivered.append(owner.id)
-            log.info("alerted owner %s about response %s revision %d", owner.id, event.response_id, event.revision)
+            log.info(
+                "alerted owner %s about response %s revision %d",
+                owner.id,
+                event.response_id,
+                event.revision,
+                extra={"owner": owner.id, "response_id": event.response_id, "revision": event.revision},
+            )
         if transient:
             raise TransientDeliveryError("; ".join(transient), report)
         return report

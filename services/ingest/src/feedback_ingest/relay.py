@@ -1,0 +1,143 @@
+"""The outbox relay: publishes accepted revisions to Kafka, in order, marking each sent only once acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, Gauge, Histogram
+
+from .store import IngestStore, OutboxRow
+
+log = logging.getLogger("feedback.ingest.relay")
+
+
+class Publisher(Protocol):
+    """Enqueues a record and returns an awaitable that completes when the broker acknowledged it."""
+
+    async def enqueue(self, row: OutboxRow) -> Awaitable[object]: ...
+
+
+class RelayMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.backlog = Gauge(
+            "feedback_ingest_outbox_backlog_messages",
+            "Accepted revisions not yet acknowledged by the broker.",
+            registry=registry,
+        )
+        self.oldest_age = Gauge(
+            "feedback_ingest_outbox_oldest_age_seconds",
+            "Age of the oldest revision not yet acknowledged by the broker (0 when none waits).",
+            registry=registry,
+        )
+        self.publish_latency = Histogram(
+            "feedback_ingest_publish_latency_seconds",
+            "From acceptance to the broker's acknowledgement.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
+            registry=registry,
+        )
+        self.broker_up = Gauge(
+            "feedback_ingest_broker_connected",
+            "1 when the relay's producer is connected to the broker.",
+            registry=registry,
+        )
+
+
+class OutboxRelay:
+    """One loop: wait for work, publish a batch in order, mark it sent; back off while the broker is away."""
+
+    def __init__(
+        self,
+        store: IngestStore,
+        connect: Callable[[], Awaitable[Publisher]],
+        disconnect: Callable[[], Awaitable[None]],
+        metrics: RelayMetrics,
+        *,
+        batch_size: int = 200,
+        poll_interval: float = 1.0,
+        max_backoff: float = 30.0,
+    ) -> None:
+        self.store = store
+        self._connect = connect
+        self._disconnect = disconnect
+        self.metrics = metrics
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.max_backoff = max_backoff
+        self._wakeup = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._publisher: Publisher | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._publisher is not None
+
+    def notify(self) -> None:
+        """Something was accepted: publish it now rather than at the next poll."""
+        self._wakeup.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        backoff = 0.5
+        while not self._stopping.is_set():
+            try:
+                await self._refresh_backlog_metrics()
+                if self._publisher is None:
+                    self._publisher = await self._connect()
+                    self.metrics.broker_up.set(1)
+                    log.info("relay connected to the broker")
+                sent = await self._publish_batch(self._publisher)
+                backoff = 0.5
+                if sent < self.batch_size:
+                    await self._sleep(self.poll_interval)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("relay cannot publish (%s: %s); retrying in %.1fs", type(exc).__name__, exc, backoff)
+                await self._drop_connection()
+                await self._sleep(backoff + random.uniform(0, backoff / 2))
+                backoff = min(backoff * 2, self.max_backoff)
+        await self._drop_connection()
+
+    async def _publish_batch(self, publisher: Publisher) -> int:
+        rows = await self.store.unsent(self.batch_size)
+        if not rows:
+            return 0
+        # Enqueue in order, then wait for every acknowledgement: the producer keeps one batch in flight per
+        # partition, so records of one response (one key, one partition) reach the log in outbox order.
+        acks = [await publisher.enqueue(row) for row in rows]
+        await asyncio.gather(*acks)
+        now = datetime.now(UTC)
+        await self.store.mark_sent(rows, now)
+        for row in rows:
+            self.metrics.publish_latency.observe(max(0.0, (now - row.created_at).total_seconds()))
+        log.debug("relay published %d revisions", len(rows))
+        return len(rows)
+
+    async def _refresh_backlog_metrics(self) -> None:
+        count, oldest = await self.store.backlog()
+        self.metrics.backlog.set(count)
+        self.metrics.oldest_age.set((datetime.now(UTC) - oldest).total_seconds() if oldest else 0)
+
+    async def _drop_connection(self) -> None:
+        if self._publisher is not None:
+            self._publisher = None
+            self.metrics.broker_up.set(0)
+            try:
+                await self._disconnect()
+            except Exception:
+                log.debug("closing the producer failed", exc_info=True)
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._wakeup.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+        self._wakeup.clear()
