@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from feedback_cli.devstack import SmtpSink, create_topics, free_port, start_tansu, stop_process
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from feedback_cli.devstack import SmtpSink, create_topics, free_port, start_tansu, stop_process
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -97,16 +98,22 @@ class TopicReader:
     def __init__(self, bootstrap: str) -> None:
         self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=200)
 
-    def read(self, topic: str) -> list[Record]:
+    def read(self, topic: str, timeout: float = 10.0) -> list[Record]:
         partitions = [TopicPartition(topic, p) for p in sorted(self.consumer.partitions_for_topic(topic) or [])]
         self.consumer.assign(partitions)
         self.consumer.seek_to_beginning(*partitions)
-        records = []
-        while batch := self.consumer.poll(timeout_ms=300):
+        end = self.consumer.end_offsets(partitions)
+        records: list[Record] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            batch = self.consumer.poll(timeout_ms=200)
             for messages in batch.values():
                 records.extend(
                     Record(m.key, m.value, {k: v for k, v in m.headers}, m.partition, m.offset) for m in messages
                 )
+            # Stop once every partition is read up to its end offset and the broker has nothing more.
+            if not batch and all(self.consumer.position(tp) >= end[tp] for tp in partitions):
+                break
         return records
 
     def wait_for(

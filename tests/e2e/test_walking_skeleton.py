@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from feedback_cli.devstack import free_port, read_mailbox
 from feedback_contracts.events import RESPONSES_TOPIC
 
@@ -138,3 +140,24 @@ def test_ctrl_c_stops_everything_dev_up_started(stack: Stack) -> None:
     assert stack.process.wait(60) == 0
     assert not any(_port_open(port) for port in stack.ports)
     assert stack.output[-1].strip() == "stopped"
+
+
+def test_a_statement_that_came_as_a_document_is_imported_and_reaches_its_owners(stack: Stack) -> None:
+    fixture = Path(__file__).parents[1] / "fixtures" / "seed000_hameenlinna.txt"
+    command = [sys.executable, "-m", "feedback_cli.main", "import", str(fixture), "--respondent-type", "municipality",
+               "--response-id", f"hml-{time.time_ns()}", "--submit", "--url", stack.ingest, "--token", TOKEN]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    response_id = json.loads(result.stdout)["response_id"]
+
+    def partner_alert() -> list:
+        return [m for m in _alerts_for(stack.mail, response_id) if m["To"] == "kuntayhteistyo@example.org"]
+
+    deadline = time.monotonic() + 60
+    while not partner_alert() and time.monotonic() < deadline:
+        time.sleep(0.3)
+    (alert,) = partner_alert()
+    assert alert["Subject"].startswith("Lausunto: Hämeenlinnan kaupunki (kunta tai kaupunki) – ")
+    body = alert.get_content()
+    assert "Kysymys 27: Miltä luvun 5 painopisteiden sisällöt näyttävät kunnan näkökulmasta?" in body
+    assert "vastaajaryhmä: kunta tai kaupunki" in body

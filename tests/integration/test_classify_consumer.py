@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry
+
 from feedback_classify.app import create_app
 from feedback_classify.settings import ClassifySettings
 from feedback_contracts.events import (
@@ -19,7 +21,6 @@ from feedback_contracts.events import (
 )
 from feedback_contracts.respondents import RespondentType
 from feedback_contracts.responses import Answer
-from prometheus_client import CollectorRegistry
 
 pytestmark = pytest.mark.integration
 

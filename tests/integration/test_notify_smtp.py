@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry
+
 from feedback_classify.routing import Router
 from feedback_contracts.events import CLASSIFIED_TOPIC, PublicRespondent, ResponseReceived
 from feedback_contracts.owners import load_owners
@@ -14,7 +16,6 @@ from feedback_contracts.responses import Answer
 from feedback_contracts.taxonomy import load_taxonomy
 from feedback_notify.app import create_app
 from feedback_notify.settings import NotifySettings
-from prometheus_client import CollectorRegistry
 
 pytestmark = pytest.mark.integration
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+
 from feedback_contracts.events import ALL_TOPICS
 
 

@@ -45,5 +45,5 @@ def configure_logging(service: str, level: str | None = None) -> None:
     root.handlers[:] = [handler]
     root.setLevel((level or os.environ.get("LOG_LEVEL", "INFO")).upper())
     # The consumer libraries are chatty at INFO; their warnings still come through.
-    for noisy in ("aiokafka", "kafka"):
+    for noisy in ("aiokafka", "kafka", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

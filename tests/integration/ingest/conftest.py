@@ -11,9 +11,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry
+
 from feedback_ingest.app import create_app
 from feedback_ingest.settings import IngestSettings
-from prometheus_client import CollectorRegistry
 
 POSTGRES = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 FORM_TOKEN = "form-token"

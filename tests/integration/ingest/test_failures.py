@@ -11,10 +11,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry
+
 from feedback_cli.devstack import create_topics, free_port, start_tansu, stop_process
 from feedback_contracts.events import RESPONSES_TOPIC, ResponseReceived
 from feedback_ingest.settings import IngestSettings
-from prometheus_client import CollectorRegistry
 
 pytestmark = pytest.mark.integration
 

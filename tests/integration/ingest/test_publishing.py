@@ -6,8 +6,9 @@ import copy
 import json
 
 import pytest
-from feedback_contracts.events import EVENT_TYPE_HEADER, RESPONSES_TOPIC, ResponseReceived
 from prometheus_client import CollectorRegistry
+
+from feedback_contracts.events import EVENT_TYPE_HEADER, RESPONSES_TOPIC, ResponseReceived
 
 pytestmark = pytest.mark.integration
 

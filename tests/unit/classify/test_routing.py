@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from feedback_classify.paragraphs import split_paragraphs
 from feedback_classify.references import find_references
 from feedback_classify.routing import PARTNER_SECTIONS, Router

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from feedback_contracts.owners import OwnersFileError, load_owners, parse_owners
 from feedback_contracts.questionnaire import load_questionnaire
 from feedback_contracts.respondents import RespondentType

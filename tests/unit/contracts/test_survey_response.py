@@ -5,9 +5,10 @@ from __future__ import annotations
 import copy
 
 import pytest
+from pydantic import ValidationError
+
 from feedback_contracts.respondents import RespondentType
 from feedback_contracts.responses import MAX_ANSWER_CHARS, SurveyResponse
-from pydantic import ValidationError
 
 
 def _errors(body: dict) -> str:

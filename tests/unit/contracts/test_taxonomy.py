@@ -6,8 +6,9 @@ import importlib.resources
 import re
 
 import pytest
-from feedback_contracts.taxonomy import DATA_FILE, Section, Taxonomy, load_taxonomy, parse_strategy
 from pydantic import ValidationError
+
+from feedback_contracts.taxonomy import DATA_FILE, Section, Taxonomy, load_taxonomy, parse_strategy
 
 CHAPTER_FIVE = [
     "5",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry
+
 from feedback_ingest.app import create_app
 from feedback_ingest.settings import IngestSettings
-from prometheus_client import CollectorRegistry
 
 TOKEN = "form-token-1"
 

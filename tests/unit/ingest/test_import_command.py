@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
 from feedback_cli.main import main
 from feedback_contracts.responses import SurveyResponse
 

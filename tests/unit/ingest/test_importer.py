@@ -9,6 +9,7 @@ from pathlib import Path
 
 import docx
 import pytest
+
 from feedback_contracts.questionnaire import load_questionnaire
 from feedback_contracts.respondents import RespondentType
 from feedback_contracts.responses import RESPONSE_ID_PATTERN, SurveyResponse

@@ -7,6 +7,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+
 from feedback_classify.routing import Router
 from feedback_contracts.events import PublicRespondent, ResponseClassified, ResponseReceived
 from feedback_contracts.owners import OwnersDirectory, load_owners

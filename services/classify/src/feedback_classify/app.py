@@ -11,7 +11,8 @@ from faststream.asgi import AsgiFastStream, AsgiResponse, get, make_ping_asgi
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.specification import AsyncAPI
-from feedback_contracts.logs import configure_logging
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+
 from feedback_contracts.events import (
     CLASSIFIED_TOPIC,
     EVENT_TYPE_HEADER,
@@ -20,9 +21,9 @@ from feedback_contracts.events import (
     dead_letter_for,
     dlq_topic,
 )
+from feedback_contracts.logs import configure_logging
 from feedback_contracts.owners import OwnersDirectory, load_owners
 from feedback_contracts.taxonomy import Taxonomy, load_taxonomy
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 
 from .routing import Router
 from .settings import ClassifySettings

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from feedback_contracts.kafka import KafkaSettings
 from pydantic import Field
+
+from feedback_contracts.kafka import KafkaSettings
 
 
 class ClassifySettings(KafkaSettings):

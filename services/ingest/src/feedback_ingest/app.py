@@ -21,15 +21,15 @@ from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from pydantic import BaseModel, Field
 
-from feedback_contracts.logs import configure_logging
 from feedback_contracts.events import EVENT_TYPE_HEADER, RESPONSES_TOPIC
+from feedback_contracts.logs import configure_logging
 from feedback_contracts.responses import SurveyResponse
 
 from .limits import BodyLimit
 from .migrations import migrate
 from .relay import OutboxRelay, Publisher, RelayMetrics
 from .settings import IngestSettings
-from .store import ConflictError, IngestStore, Outcome, OutboxRow
+from .store import ConflictError, IngestStore, OutboxRow, Outcome
 
 SERVICE = "ingest"
 log = logging.getLogger("feedback.ingest")

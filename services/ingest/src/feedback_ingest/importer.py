@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 
+from pydantic import EmailStr, TypeAdapter, ValidationError
+
 from feedback_contracts.questionnaire import Questionnaire, load_questionnaire
 from feedback_contracts.respondents import RespondentType
 from feedback_contracts.responses import MAX_ANSWER_CHARS, Phone, SurveyResponse
 from feedback_contracts.text import clean_text
-from pydantic import EmailStr, TypeAdapter, ValidationError
 
 DEFAULT_SURVEY_ID = "palvelustrategia-2026"
 WARNING_EXCERPT_CHARS = 80

@@ -11,7 +11,8 @@ from faststream.asgi import AsgiFastStream, AsgiResponse, get, make_ping_asgi
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.specification import AsyncAPI
-from feedback_contracts.logs import configure_logging
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+
 from feedback_contracts.events import (
     CLASSIFIED_TOPIC,
     EVENT_TYPE_HEADER,
@@ -19,8 +20,8 @@ from feedback_contracts.events import (
     dead_letter_for,
     dlq_topic,
 )
+from feedback_contracts.logs import configure_logging
 from feedback_contracts.owners import OwnersDirectory, load_owners
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 
 from .adapters import SmtpSender, TransientDeliveryError
 from .deliveries import DeliveryLog
