@@ -114,6 +114,7 @@ def build_broker(settings: IngestSettings, registry: CollectorRegistry | None = 
         client_id=f"feedback-{SERVICE}",
         acks="all",
         enable_idempotence=settings.kafka_enable_idempotence,
+        security=settings.faststream_security(),
         request_timeout_ms=10_000,
         middlewares=middlewares,
     )

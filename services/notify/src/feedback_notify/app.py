@@ -78,6 +78,7 @@ def create_app(
         client_id=f"feedback-{SERVICE}",
         acks="all",
         enable_idempotence=settings.kafka_enable_idempotence,
+        security=settings.faststream_security(),
         middlewares=[KafkaPrometheusMiddleware(registry=registry, app_name=SERVICE, metrics_prefix="feedback")],
     )
     dead_letters = broker.publisher(
