@@ -3,9 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Debian packages: Finnish morphology for the classifier (run and test); promtool and Prometheus,
+# kubectl and docker-compose for validating the deployment (test).
+RUN_DEBS := libvoikko1 voikko-fi
+TEST_DEBS := $(RUN_DEBS) prometheus kubectl docker-compose
 PACKAGES := -e ./contracts -e ./services/ingest -e ./services/classify -e ./services/notify -e ./cli
 
-.PHONY: run test install schemas lint clean
+.PHONY: run test install schemas k8s-rules lint clean
 
 $(STAMP): contracts/pyproject.toml services/ingest/pyproject.toml services/classify/pyproject.toml services/notify/pyproject.toml cli/pyproject.toml requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required" if sys.version_info < (3, 11) else 0)'
@@ -17,13 +21,18 @@ $(STAMP): contracts/pyproject.toml services/ingest/pyproject.toml services/class
 install: $(STAMP)
 
 run: $(STAMP)
+	@scripts/system-packages.sh $(RUN_DEBS)
 	$(VENV)/bin/feedback dev up
 
 test: $(STAMP)
+	@scripts/system-packages.sh $(TEST_DEBS)
 	$(PY) -m pytest
 
 schemas: $(STAMP)
 	$(VENV)/bin/feedback schemas
+
+k8s-rules: $(STAMP)
+	$(PY) deploy/k8s/generate_prometheusrule.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,317 @@
+"""The paragraph classifier: explicit references, section titles, owner-curated terms, and what the
+paragraph is about (TF-IDF similarity to each section's own text in the draft, on Finnish base forms),
+with the respondent type's partner section and the question as priors. Every route carries its reasons.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from feedback_contracts.events import Reason
+from feedback_contracts.questionnaire import load_questionnaire
+from feedback_contracts.respondents import RespondentType
+from feedback_contracts.taxonomy import Taxonomy
+
+from .morphology import STOP_LEMMAS, Analyzer, tokens
+from .references import find_references
+
+PARTNER_SECTIONS: dict[RespondentType, str] = {
+    RespondentType.COMPANY: "5.3.1.1",
+    RespondentType.MUNICIPALITY: "5.3.1.2",
+    RespondentType.ORGANIZATION_OR_PARISH: "5.3.1.3",
+    RespondentType.EDUCATION: "5.3.1.4",
+    RespondentType.KELA_OR_NEIGHBOUR_COUNTY: "5.3.1.5",
+    RespondentType.EMPLOYMENT_AREA: "5.3.1.6",
+}
+
+_FIGURE = re.compile(r"\b[Kk]uvio(?:n|ssa|sta|lla|ta)?\s+(\d{1,2})\b")
+
+
+@dataclass(frozen=True)
+class Params:
+    """Thresholds and weights; `feedback calibrate` chooses them on labelled data."""
+
+    similarity_threshold: float = 0.15
+    relative_threshold: float = 0.7
+    max_similar: int = 2
+    question_weight: float = 0.2
+    partner_mode: Literal["never", "fallback", "always"] = "fallback"
+    partner_threshold: float = 0.05
+    title_min_idf: float = 3.0
+    title_coverage: float = 1.0
+    references_exclusive: bool = True
+    excluded_chapters: tuple[str, ...] = ("1", "6")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_file(cls, path: Path) -> Params:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data = data.get("params", data)
+        data["excluded_chapters"] = tuple(data.get("excluded_chapters", ()))
+        return cls(**data)
+
+
+@dataclass
+class SectionScore:
+    """A section a paragraph is routed to, with its score and reasons."""
+
+    section_id: str
+    score: float
+    reasons: list[Reason] = field(default_factory=list)
+
+
+@dataclass
+class Signals:
+    """What one paragraph says, before thresholds."""
+
+    respondent_type: RespondentType | None
+    references: list[tuple[str, Reason]] = field(default_factory=list)
+    titles: list[tuple[str, float, float, Reason]] = field(default_factory=list)
+    terms: list[tuple[str, Reason]] = field(default_factory=list)
+    vector: dict[str, float] = field(default_factory=dict)
+    similarity: dict[str, float] = field(default_factory=dict)
+    question_prior: dict[str, float] = field(default_factory=dict)
+
+
+class StrategyModel:
+    """What each section is about, built from the draft strategy's own text."""
+
+    def __init__(
+        self,
+        taxonomy: Taxonomy,
+        analyzer: Analyzer,
+        excluded_chapters: tuple[str, ...] = (),
+        min_body_chars: int = 200,
+        scoring: str = "bm25",
+    ) -> None:
+        self.taxonomy = taxonomy
+        self.analyzer = analyzer
+        self.scoring = scoring
+        routable = [s for s in taxonomy.sections if not (s.depth == 1 and taxonomy.children(s.id))]
+        self.candidates = [s.id for s in routable if s.id.split(".")[0] not in excluded_chapters]
+        # A section with (almost) no text of its own cannot be recognised by what it says; its title and
+        # explicit references still route to it.
+        self.similar_candidates = [sid for sid in self.candidates if len(taxonomy.get(sid).body) >= min_body_chars]  # type: ignore[union-attr]
+        documents = {sid: self.lemmas(_document(taxonomy, sid)) for sid in self.similar_candidates}
+        self.lengths = {sid: len(lemmas) for sid, lemmas in documents.items()}
+        self.average_length = sum(self.lengths.values()) / max(1, len(self.lengths))
+        self.term_counts = {sid: Counter(lemmas) for sid, lemmas in documents.items()}
+        df: Counter[str] = Counter()
+        for lemmas in documents.values():
+            df.update(set(lemmas))
+        n = len(documents)
+        self.idf = {term: math.log((n + 1) / (count + 1)) + 1.0 for term, count in df.items()}
+        self.default_idf = math.log(n + 1) + 1.0
+        self.index: dict[str, list[tuple[str, float]]] = defaultdict(list)
+        k1, b = 1.2, 0.75
+        for sid, lemmas in documents.items():
+            if scoring == "bm25":
+                norm = k1 * (1 - b + b * self.lengths[sid] / self.average_length)
+                for term, tf in self.term_counts[sid].items():
+                    self.index[term].append((sid, self.idf[term] * tf * (k1 + 1) / (tf + norm)))
+            else:
+                for term, weight in self.vector(lemmas).items():
+                    self.index[term].append((sid, weight))
+        self._k1 = k1
+        self.titles = {sid: self._title_terms(taxonomy.get(sid).title) for sid in self.candidates}  # type: ignore[union-attr]
+        self.figures = _figure_sections(taxonomy)
+
+    def lemmas(self, text: str) -> list[str]:
+        out: list[str] = []
+        for word, _, _ in tokens(text):
+            out.extend(f for f in self.analyzer.features(word) if f not in STOP_LEMMAS and len(f) > 2)
+        return out
+
+    def vector(self, lemmas: list[str]) -> dict[str, float]:
+        counts = Counter(lemmas)
+        weights = {t: (1.0 + math.log(c)) * self.idf.get(t, self.default_idf) for t, c in counts.items()}
+        norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
+        return {t: w / norm for t, w in weights.items()}
+
+    def similarities(self, vector: dict[str, float]) -> dict[str, float]:
+        scores: dict[str, float] = defaultdict(float)
+        if self.scoring == "bm25":
+            # BM25 with each query term counted once, scaled to 0-1 by the best a section could score.
+            best = sum(self.idf.get(t, self.default_idf) * (self._k1 + 1) for t in vector) or 1.0
+            for term in vector:
+                for sid, section_weight in self.index.get(term, ()):
+                    scores[sid] += section_weight / best
+            return scores
+        for term, weight in vector.items():
+            for sid, section_weight in self.index.get(term, ()):
+                scores[sid] += weight * section_weight
+        return scores
+
+    def _title_terms(self, title: str) -> tuple[str, ...]:
+        terms = []
+        for word, _, _ in tokens(title):
+            features = self.analyzer.features(word)
+            if features and len(features[0]) > 2:
+                terms.append(features[0])
+        return tuple(dict.fromkeys(terms))
+
+
+def _document(taxonomy: Taxonomy, section_id: str) -> str:
+    section = taxonomy.get(section_id)
+    assert section is not None
+    # A title counts twice: it is the section's own summary of itself.
+    return f"{section.title}\n{section.title}\n{section.body}"
+
+
+def _figure_sections(taxonomy: Taxonomy) -> dict[str, str]:
+    """Figure number -> the section whose text shows it ("kuvio 7" routes there)."""
+    found: dict[str, str] = {}
+    for section in taxonomy.sections:
+        for match in _FIGURE.finditer(section.body):
+            found.setdefault(match.group(1), section.id)
+    return found
+
+
+class Classifier:
+    """Routes one paragraph to the sections it concerns, each with a score and its reasons."""
+
+    def __init__(
+        self,
+        taxonomy: Taxonomy,
+        analyzer: Analyzer,
+        params: Params | None = None,
+        terms: dict[str, list[str]] | None = None,
+        scoring: str = "bm25",
+    ) -> None:
+        self.params = params or Params()
+        self.taxonomy = taxonomy
+        self.model = StrategyModel(taxonomy, analyzer, self.params.excluded_chapters, scoring=scoring)
+        self.terms = {
+            sid: tuple(dict.fromkeys(f for term in words for f in analyzer.features(term)[:1]))
+            for sid, words in (terms or {}).items()
+            if sid in taxonomy
+        }
+        questionnaire = load_questionnaire()
+        self.question_vectors = {
+            q.number: self.model.vector(self.model.lemmas(q.text)) for q in questionnaire.questions if q.text
+        }
+
+    def classify(
+        self, text: str, question: int | None = None, respondent_type: RespondentType | None = None
+    ) -> list[SectionScore]:
+        """Sections for one paragraph, strongest first."""
+        return self.decide(self.signals(text, question, respondent_type), self.params)
+
+    def signals(self, text: str, question: int | None, respondent_type: RespondentType | None) -> Signals:
+        """Everything the text says, before any threshold is applied (so calibration can sweep thresholds)."""
+        found = Signals(respondent_type=respondent_type)
+        for ref in find_references(text):
+            if self._routable_reference(ref.section_id):
+                found.references.append((ref.section_id, Reason(kind="reference", match=ref.match, span=ref.span)))
+        for match in _FIGURE.finditer(text):
+            sid = self.model.figures.get(match.group(1))
+            if sid:
+                reason = Reason(kind="reference", match=match.group(0), span=(match.start(), match.end()))
+                found.references.append((sid, reason))
+        words = [(s, e, self.model.analyzer.features(w)) for w, s, e in tokens(text)]
+        base_forms = [(f[0], s, e) for s, e, f in words if f]
+        all_features = [x for _, _, f in words for x in f]
+        for sid, title in self.model.titles.items():
+            named = self._title_span(title, base_forms)
+            if named is not None:
+                span, share = named
+                head_idf = max(self.model.idf.get(t, 0.0) for t in title)
+                reason = Reason(kind="title", match=text[span[0] : span[1]], span=span)
+                found.titles.append((sid, head_idf, share, reason))
+        lemma_set = set(all_features)
+        for sid, curated in self.terms.items():
+            matched = [t for t in curated if t in lemma_set]
+            if matched:
+                found.terms.append((sid, Reason(kind="terms", terms=tuple(matched))))
+        found.vector = self.model.vector([f for f in all_features if f not in STOP_LEMMAS and len(f) > 2])
+        found.similarity = dict(self.model.similarities(found.vector))
+        if question is not None and question in self.question_vectors:
+            found.question_prior = dict(self.model.similarities(self.question_vectors[question]))
+        return found
+
+    def decide(self, found: Signals, params: Params) -> list[SectionScore]:
+        """Apply thresholds and weights to the signals of one paragraph."""
+        routed: dict[str, SectionScore] = {}
+
+        def add(sid: str, score: float, reason: Reason) -> None:
+            entry = routed.setdefault(sid, SectionScore(sid, 0.0))
+            entry.score = max(entry.score, score)
+            entry.reasons.append(reason)
+
+        for sid, reason in found.references:
+            add(sid, 1.0, reason)
+        if routed and params.references_exclusive:
+            return sorted(routed.values(), key=lambda s: -s.score)
+        for sid, head_idf, share, reason in found.titles:
+            if head_idf >= params.title_min_idf and share >= params.title_coverage - 1e-9:
+                add(sid, 0.9, reason)
+        for sid, reason in found.terms:
+            add(sid, 0.85, reason)
+
+        similarity = found.similarity
+        w = params.question_weight if found.question_prior else 0.0
+        if w:
+            similarity = {
+                sid: (1 - w) * similarity.get(sid, 0.0) + w * found.question_prior.get(sid, 0.0)
+                for sid in set(similarity) | set(found.question_prior)
+            }
+        ranked = sorted(similarity.items(), key=lambda item: (-item[1], item[0]))
+        top = ranked[0][1] if ranked else 0.0
+        for rank, (sid, sim) in enumerate(ranked):
+            if rank >= params.max_similar or sim < params.similarity_threshold or sim < params.relative_threshold * top:
+                break
+            add(
+                sid,
+                round(sim, 3),
+                Reason(kind="similarity", score=round(sim, 3), terms=self._shared_terms(found.vector, sid)),
+            )
+
+        partner = PARTNER_SECTIONS.get(found.respondent_type) if found.respondent_type else None
+        if partner and partner in self.taxonomy and partner not in routed:
+            close = similarity.get(partner, 0.0) >= params.partner_threshold
+            if params.partner_mode == "always" or (params.partner_mode == "fallback" and (not routed or close)):
+                add(partner, 0.5, Reason(kind="respondent_type", score=0.5))
+        return sorted(routed.values(), key=lambda s: -s.score)
+
+    def _routable_reference(self, section_id: str) -> bool:
+        # "Luvun 5 neljä painopistettä" names the whole strategy part, not a section anyone owns.
+        if self.taxonomy.get(section_id) is None:
+            return False
+        return "." in section_id or not self.taxonomy.children(section_id)
+
+    def _title_span(
+        self, title: tuple[str, ...], base_forms: list[tuple[str, int, int]]
+    ) -> tuple[tuple[int, int], float] | None:
+        """Where the paragraph names the section's title, and how much of it: its words close together,
+        in any inflection, always including the title's rarest word (which may also stand inside a
+        compound: "vastuutyöntekijämallin" names "Vastuutyöntekijä asiakkaan tukena").
+        """
+        if not title:
+            return None
+        head = max(title, key=lambda t: self.model.idf.get(t, 0.0))
+        window = len(title) + 2
+        best: tuple[tuple[int, int], float] | None = None
+        for start, (lemma, _, _) in enumerate(base_forms):
+            if not (lemma == head or (len(head) > 5 and head in lemma)):
+                continue
+            found: dict[str, tuple[int, int]] = {}
+            for other, s, e in base_forms[max(0, start - window + 1) : start + window]:
+                for term in title:
+                    if term not in found and (other == term or (term == head and len(term) > 5 and term in other)):
+                        found[term] = (s, e)
+            share = len(found) / len(title)
+            if best is None or share > best[1]:
+                best = ((min(s for s, _ in found.values()), max(e for _, e in found.values())), share)
+        return best
+
+    def _shared_terms(self, vector: dict[str, float], section_id: str, limit: int = 4) -> tuple[str, ...]:
+        weights = {t: w * sw for t, w in vector.items() for sid, sw in self.model.index.get(t, ()) if sid == section_id}
+        return tuple(t for t, _ in sorted(weights.items(), key=lambda item: -item[1])[:limit])

@@ -1,0 +1,197 @@
+"""Finnish morphology for routing: words to base forms and compound parts.
+
+"mielenterveyspalveluiden" must meet "mielenterveyspalvelut" and "palvelu"; "kriisinkestävyyttä" must
+meet "kriisinkestävyys". Voikko (Debian's libvoikko1 + voikko-fi) analyses inflection and compounds;
+where it is not installed, a lemmatiser PyPI ships (simplemma) stands in, and the classifier says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from functools import lru_cache
+from typing import Protocol
+
+log = logging.getLogger("feedback.classify.morphology")
+
+WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ]+(?:-[A-Za-zÀ-ÖØ-öø-ÿ]+)*")
+
+# Word classes that carry no topic: conjunctions, adpositions, pronouns, negation, adverbs, numerals.
+_FUNCTION_CLASSES = {"sidesana", "suhdesana", "asemosana", "kieltosana", "seikkasana", "lukusana", "huudahdussana"}
+# Base forms too common in statements to tell sections apart.
+STOP_LEMMAS = frozenset(
+    [
+        "olla",
+        "voida",
+        "tulla",
+        "pitää",
+        "saada",
+        "tehdä",
+        "ei",
+        "se",
+        "ne",
+        "tämä",
+        "nämä",
+        "joka",
+        "mikä",
+        "kuka",
+        "osa",
+        "myös",
+        "sekä",
+        "ja",
+        "tai",
+        "että",
+        "kuin",
+        "mutta",
+        "koska",
+        "kun",
+        "jos",
+        "niin",
+        "vain",
+        "jo",
+        "vielä",
+        "esim.",
+        "esimerkiksi",
+        "mm.",
+        "ym.",
+        "yms.",
+        "jne.",
+        "eli",
+        "sekä",
+        "kuten",
+        "siten",
+        "luku",
+        "kysymys",
+        "strategia",
+        "palvelustrategia",
+        "strategialuonnos",
+        "luonnos",
+        "oma",
+        "häme",
+        "hämeen",
+        "kanta-häme",
+        "hyvinvointialue",
+        "alue",
+        "näkökulma",
+        "asia",
+        "tärkeä",
+        "hyvä",
+        "keskeinen",
+        "erityisesti",
+        "lisäksi",
+    ]
+)
+
+
+class Analyzer(Protocol):
+    """Turns one word into the features that represent it: base forms, then compound parts."""
+
+    name: str
+
+    def features(self, word: str) -> tuple[str, ...]: ...
+
+
+class VoikkoAnalyzer:
+    """Voikko: full inflection and compound analysis, cached per word form."""
+
+    name = "voikko"
+
+    def __init__(self, cache_size: int = 200_000) -> None:
+        import libvoikko  # Debian: libvoikko1 + voikko-fi; PyPI: libvoikko (the ctypes binding)
+
+        self._voikko = libvoikko.Voikko("fi")
+        self.features = lru_cache(maxsize=cache_size)(self._features)  # type: ignore[method-assign]
+
+    def _features(self, word: str) -> tuple[str, ...]:
+        analyses = self._voikko.analyze(word)
+        if not analyses and "-" in word:
+            return tuple(f for part in word.split("-") if part for f in self.features(part))
+        if not analyses:
+            return (word.lower(),)
+        # Of several readings prefer the one with the fewest compound parts ("moni+kanava", not "moni+kana+vaisu").
+        readings = [(_compound_parts(a.get("WORDBASES", "")), a) for a in analyses]
+        # On a tie prefer the reading whose base form is the word itself: "strategia" is a strategy, not
+        # the partitive of "strategi".
+        parts, best = min(readings, key=lambda r: (len(r[0]), r[1].get("BASEFORM", "").lower() != word.lower()))
+        if best.get("CLASS") in _FUNCTION_CLASSES:
+            return ()
+        base = best.get("BASEFORM", word).lower()
+        if len(parts) > 1:
+            return (base, *[p for p in parts if p != base])
+        return (base,)
+
+
+def _compound_parts(wordbases: str) -> list[str]:
+    """'+mielen(mieli)+terve(terve)+ys(+ys)+palvel(palvella)+u(+u)' -> ['mieli', 'terveys', 'palvelu']."""
+    parts: list[list[str]] = []  # [lemma, surface-with-derivations]
+    for surface, lemma in re.findall(r"\+([^+(]*)(?:\(([^)]*)\))?", wordbases):
+        if not surface or surface == "-":
+            continue
+        # A derivational suffix ("+ys"), or a linking bit with no lemma ("+n"), belongs to the part before it.
+        if parts and (lemma.startswith("+") or (not lemma and len(surface) <= 2)):
+            parts[-1][1] += surface
+            parts[-1][0] = ""  # derived: the surface with its suffixes is the better base
+            continue
+        parts.append([lemma.replace("=", "") if lemma else surface, surface])
+    return [(lemma or surface).lower() for lemma, surface in parts if len(lemma or surface) > 2]
+
+
+class SimplemmaAnalyzer:
+    """simplemma's Finnish dictionary: base forms of known words, no compound analysis."""
+
+    name = "simplemma"
+
+    def __init__(self, cache_size: int = 200_000) -> None:
+        import simplemma
+
+        self._lemmatize = simplemma.lemmatize
+        self.features = lru_cache(maxsize=cache_size)(self._features)  # type: ignore[method-assign]
+
+    def _features(self, word: str) -> tuple[str, ...]:
+        return (self._lemmatize(word, lang="fi").lower(),)
+
+
+class SnowballAnalyzer:
+    """The Snowball Finnish stemmer: strips endings, no dictionary."""
+
+    name = "snowball"
+
+    def __init__(self) -> None:
+        import Stemmer
+
+        stemmer = Stemmer.Stemmer("finnish")
+        self.features = lru_cache(maxsize=200_000)(lambda word: (stemmer.stemWord(word.lower()),))  # type: ignore[method-assign]
+
+
+ANALYZERS = {"voikko": VoikkoAnalyzer, "simplemma": SimplemmaAnalyzer, "snowball": SnowballAnalyzer}
+
+
+def default_analyzer(preferred: str = "voikko") -> Analyzer:
+    """The preferred analyser, or simplemma with a warning when it cannot be loaded here."""
+    try:
+        return ANALYZERS[preferred]()
+    except (ImportError, OSError) as exc:
+        log.warning(
+            "Finnish analyser %r is unavailable (%s); falling back to simplemma, which routes less precisely "
+            "(see README: classifier quality)",
+            preferred,
+            exc,
+        )
+        return SimplemmaAnalyzer()
+
+
+def tokens(text: str) -> Iterator[tuple[str, int, int]]:
+    """Words of the text with their character spans."""
+    for match in WORD.finditer(text):
+        yield match.group(0), match.start(), match.end()
+
+
+def lemmas(analyzer: Analyzer, text: str) -> list[str]:
+    """All features of all content words of the text, in order (stop words removed)."""
+    out: list[str] = []
+    for word, _, _ in tokens(text):
+        if len(word) < 2:
+            continue
+        out.extend(f for f in analyzer.features(word) if f not in STOP_LEMMAS and len(f) > 1)
+    return out

@@ -1,0 +1,184 @@
+"""docker-compose.yml: valid, secrets required, real Kafka in KRaft mode, comes up in order."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from deploy_support import COMPOSE_REQUIRED, REPO, SERVICES, compose, tool
+
+from feedback_contracts.events import ALL_TOPICS
+
+ONE_SHOT = {"kafka-init"}
+
+
+def _empty_env_file(tmp_path: Path) -> str:
+    path = tmp_path / "empty.env"
+    path.write_text("")
+    return str(path)
+
+
+def test_compose_file_is_valid(tmp_path: Path) -> None:
+    result = compose("--env-file", _empty_env_file(tmp_path), "config", "-q", env=COMPOSE_REQUIRED)
+    assert result.returncode == 0, result.stderr
+
+
+def test_compose_file_has_no_version_key() -> None:
+    # The Compose specification: accepted by docker-compose 1.29 and by `docker compose`.
+    raw = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    assert "version" not in raw
+
+
+@pytest.mark.parametrize("variable", sorted(COMPOSE_REQUIRED))
+def test_required_secret_refuses_to_start_without_it(variable: str, tmp_path: Path) -> None:
+    text = (REPO / "docker-compose.yml").read_text()
+    assert re.search(r"\$\{" + variable + r":\?[^}]+\}", text), f"{variable} is not `${{{variable}:?...}}`"
+    env = {k: v for k, v in COMPOSE_REQUIRED.items() if k != variable}
+    result = compose("--env-file", _empty_env_file(tmp_path), "config", "-q", env=env)
+    assert result.returncode != 0
+    assert "Variable not set" in result.stderr
+
+
+def test_services_are_built_from_the_repository_root(compose_config: dict[str, Any]) -> None:
+    for service in SERVICES:
+        build = compose_config["services"][service]["build"]
+        assert Path(build["context"]).resolve() == REPO
+        assert build["dockerfile"] == f"services/{service}/Dockerfile"
+        assert (REPO / build["dockerfile"]).is_file()
+
+
+def test_kafka_is_apache_kafka_in_kraft_mode(compose_config: dict[str, Any]) -> None:
+    kafka = compose_config["services"]["kafka"]
+    assert kafka["image"].startswith("apache/kafka:")
+    env = kafka["environment"]
+    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert str(env["KAFKA_NODE_ID"]) == "1"
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@kafka:9093"
+    assert "CONTROLLER" in env["KAFKA_CONTROLLER_LISTENER_NAMES"]
+    assert str(env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"]) == "1"
+    assert "PLAINTEXT://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
+    assert str(env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"]).lower() == "false"
+    # CLUSTER_ID must be a base64url-encoded UUID (22 characters), or kafka-storage refuses it.
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", env["CLUSTER_ID"])
+
+
+def test_topics_are_created_once_with_their_dead_letter_topics(compose_config: dict[str, Any]) -> None:
+    init = compose_config["services"]["kafka-init"]
+    assert init["image"] == compose_config["services"]["kafka"]["image"]
+    script = " ".join(init.get("entrypoint") or []) + " " + " ".join(init.get("command") or [])
+    for topic in ALL_TOPICS:
+        assert topic in script
+    assert "kafka-topics.sh" in script and "--create" in script and "--if-not-exists" in script
+    assert "--partitions 6" in script
+    assert init["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert init.get("restart", "no") == "no"
+
+
+def test_every_long_running_service_has_a_healthcheck(compose_config: dict[str, Any]) -> None:
+    for name, service in compose_config["services"].items():
+        if name in ONE_SHOT:
+            continue
+        check = service.get("healthcheck")
+        assert check and check.get("test") and not check.get("disable"), f"{name} has no healthcheck"
+
+
+def test_dependencies_wait_for_health_or_completion(compose_config: dict[str, Any]) -> None:
+    services = compose_config["services"]
+    for name, service in services.items():
+        for target, spec in (service.get("depends_on") or {}).items():
+            condition = spec["condition"]
+            if target in ONE_SHOT:
+                assert condition == "service_completed_successfully", f"{name} -> {target}"
+            else:
+                assert condition == "service_healthy", f"{name} -> {target}"
+                assert services[target].get("healthcheck"), f"{name} waits for {target}, which has no healthcheck"
+    for service in SERVICES:
+        assert services[service]["depends_on"]["kafka-init"]["condition"] == "service_completed_successfully"
+    assert services["ingest"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert services["notify"]["depends_on"]["mailpit"]["condition"] == "service_healthy"
+
+
+def test_services_talk_to_the_real_kafka_idempotently(compose_config: dict[str, Any]) -> None:
+    for service in SERVICES:
+        env = compose_config["services"][service]["environment"]
+        assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+        assert str(env["KAFKA_ENABLE_IDEMPOTENCE"]).lower() == "true"
+
+
+def test_ingest_stores_in_postgres_and_notify_mails_mailpit(compose_config: dict[str, Any]) -> None:
+    services = compose_config["services"]
+    url = services["ingest"]["environment"]["DATABASE_URL"]
+    assert url == f"postgresql://feedback:{COMPOSE_REQUIRED['POSTGRES_PASSWORD']}@postgres:5432/ingest"
+    postgres = services["postgres"]
+    assert postgres["image"].startswith("postgres:16")
+    assert postgres["environment"]["POSTGRES_DB"] == "ingest"
+    assert "CREATE DATABASE notify" in " ".join(postgres["entrypoint"])
+    notify = services["notify"]["environment"]
+    assert notify["SMTP_HOST"] == "mailpit" and str(notify["SMTP_PORT"]) == "1025"
+    assert services["mailpit"]["image"].startswith("axllent/mailpit")
+    published = {str(p) for p in services["mailpit"]["ports"]}
+    assert any("1025:1025" in p for p in published) and any("8025:8025" in p for p in published)
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, str]:
+    mounts = {}
+    for volume in service.get("volumes", []):
+        if isinstance(volume, str):
+            source, target = volume.split(":")[:2]
+        else:
+            source, target = volume["source"], volume["target"]
+        mounts[target] = source
+    return mounts
+
+
+def test_owners_directory_is_mounted_where_the_services_read_it(compose_config: dict[str, Any]) -> None:
+    for service in ("classify", "notify"):
+        spec = compose_config["services"][service]
+        target = spec["environment"]["OWNERS_FILE"]
+        source = _mounts(spec)[target]
+        assert Path(source).is_file(), f"{service}: {source} does not exist"
+
+
+def test_prometheus_and_grafana_use_the_projects_configuration(compose_config: dict[str, Any]) -> None:
+    services = compose_config["services"]
+    prometheus = _mounts(services["prometheus"])
+    assert Path(prometheus["/etc/prometheus/prometheus.yml"]) == REPO / "deploy/prometheus/prometheus.compose.yml"
+    assert Path(prometheus["/etc/prometheus/rules"]) == REPO / "deploy/prometheus/rules"
+    grafana = _mounts(services["grafana"])
+    assert Path(grafana["/etc/grafana/provisioning"]) == REPO / "deploy/grafana/provisioning"
+    assert Path(grafana["/var/lib/grafana/dashboards"]) == REPO / "deploy/grafana/dashboards"
+    assert services["prometheus"]["image"].startswith("prom/prometheus")
+    assert services["grafana"]["image"].startswith("grafana/grafana")
+    ports = {name: " ".join(str(p) for p in services[name]["ports"]) for name in ("prometheus", "grafana")}
+    assert "9090:9090" in ports["prometheus"] and "3000:3000" in ports["grafana"]
+
+
+def test_prometheus_compose_config_scrapes_the_three_services() -> None:
+    config = yaml.safe_load((REPO / "deploy/prometheus/prometheus.compose.yml").read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    expected = {
+        "feedback-ingest": "ingest:8000",
+        "feedback-classify": "classify:8000",
+        "feedback-notify": "notify:8000",
+    }
+    assert set(jobs) == set(expected)
+    for name, target in expected.items():
+        targets = [t for sc in jobs[name]["static_configs"] for t in sc["targets"]]
+        assert targets == [target]
+        assert jobs[name].get("metrics_path", "/metrics") == "/metrics"
+    assert config["rule_files"] == ["/etc/prometheus/rules/*.yml"]
+
+
+def test_prometheus_compose_config_passes_promtool() -> None:
+    result = subprocess.run(
+        [tool("promtool"), "check", "config", str(REPO / "deploy/prometheus/prometheus.compose.yml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

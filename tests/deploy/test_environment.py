@@ -1,0 +1,99 @@
+"""Every variable docker-compose.yml and the Kubernetes manifests give a service is one it reads, every
+setting it needs is given, and its settings load from exactly that environment.
+
+What a service reads is discovered at test time from its settings class (field names upper-cased,
+or their validation aliases) and from its code's direct os.environ reads (LOG_LEVEL), so a new
+setting is checked without touching this test.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from deploy_support import OVERLAYS, SERVICES, ServiceEnvironment, container_environment, service_container
+
+SOURCES = [("compose", None)] + [("k8s", overlay) for overlay in OVERLAYS]
+
+
+def _environment(
+    source: str,
+    overlay: str | None,
+    service: str,
+    environments: dict[str, ServiceEnvironment],
+    compose_config: dict[str, Any],
+    rendered: dict[str, list[dict[str, Any]]],
+) -> dict[str, str]:
+    if source == "compose":
+        spec = compose_config["services"][service]
+        assert "env_file" not in spec, "env_file hides the variables from this test: use environment"
+        return {name: "" if value is None else str(value) for name, value in (spec.get("environment") or {}).items()}
+    objects = rendered[overlay]
+    return container_environment(objects, service_container(objects, service), environments[service].placeholder)
+
+
+def test_discovery_finds_the_settings(service_environments: dict[str, ServiceEnvironment]) -> None:
+    ingest = service_environments["ingest"].variables
+    assert {"KAFKA_BOOTSTRAP_SERVERS", "KAFKA_SASL_PASSWORD", "INGEST_API_TOKENS", "LOG_LEVEL"} <= ingest.keys()
+    assert {"DATABASE_URL", "INGEST_DATABASE_URL"} <= ingest.keys() and "DATABASE_URL".lower() not in ingest
+    assert {"OWNERS_FILE", "CLASSIFY_GROUP_ID"} <= service_environments["classify"].variables.keys()
+    assert {"SMTP_HOST", "NOTIFY_DELIVERY_DB"} <= service_environments["notify"].variables.keys()
+    assert frozenset({"INGEST_API_TOKENS"}) in service_environments["ingest"].required
+
+
+@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize(("source", "overlay"), SOURCES, ids=["compose", *(f"k8s-{o}" for o in OVERLAYS)])
+def test_every_variable_set_is_one_the_service_reads(
+    source: str,
+    overlay: str | None,
+    service: str,
+    service_environments: dict[str, ServiceEnvironment],
+    compose_config: dict[str, Any],
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    env = _environment(source, overlay, service, service_environments, compose_config, rendered)
+    unknown = sorted(set(env) - service_environments[service].variables.keys())
+    assert not unknown, f"{service} does not read {unknown} ({source} {overlay or ''})"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize(("source", "overlay"), SOURCES, ids=["compose", *(f"k8s-{o}" for o in OVERLAYS)])
+def test_every_required_setting_is_set(
+    source: str,
+    overlay: str | None,
+    service: str,
+    service_environments: dict[str, ServiceEnvironment],
+    compose_config: dict[str, Any],
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    env = _environment(source, overlay, service, service_environments, compose_config, rendered)
+    for names in service_environments[service].required:
+        assert any(env.get(name) for name in names), f"{service} needs {' or '.join(sorted(names))} ({source})"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize(("source", "overlay"), SOURCES, ids=["compose", *(f"k8s-{o}" for o in OVERLAYS)])
+def test_settings_load_from_the_deployed_environment(
+    source: str,
+    overlay: str | None,
+    service: str,
+    service_environments: dict[str, ServiceEnvironment],
+    compose_config: dict[str, Any],
+    rendered: dict[str, list[dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    environment = service_environments[service]
+    env = _environment(source, overlay, service, service_environments, compose_config, rendered)
+    for name in environment.variables:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = environment.settings_class()  # validates types, literals and the SASL credentials rule
+    if overlay == "prod":
+        assert settings.kafka_security_protocol == "SASL_SSL"
+    if service == "ingest":
+        assert settings.tokens, "INGEST_API_TOKENS is empty"
+        # PostgreSQL, not the default SQLite file inside a container (prod's URL is in a Secret).
+        assert "DATABASE_URL" in env
+        if overlay != "prod":
+            assert settings.database_url.startswith("postgresql://")

@@ -1,0 +1,556 @@
+"""deploy/k8s: both overlays render; core objects validate against the Kubernetes schema; Strimzi, KEDA
+and prometheus-operator resources hang together; the services run locked down and reach Kafka as
+their own users."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import PurePosixPath
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from deploy_support import K8S, OVERLAYS, REPO, SERVICES, find, one, service_container
+
+from feedback_contracts.events import ALL_TOPICS, CLASSIFIED_TOPIC, RESPONSES_TOPIC, dlq_topic
+
+KUBERNETES_VERSION = "1.30.0"
+NAMESPACES = {"dev": "feedback-dev", "prod": "feedback"}
+CLUSTER = "feedback-kafka"
+# Custom resources: apiVersion -> kinds we use. Anything else is a typo or needs a test.
+CUSTOM = {
+    "kafka.strimzi.io/v1beta2": {"Kafka", "KafkaNodePool", "KafkaTopic", "KafkaUser"},
+    "keda.sh/v1alpha1": {"ScaledObject", "TriggerAuthentication"},
+    "monitoring.coreos.com/v1": {"ServiceMonitor", "PrometheusRule"},
+}
+PARTITIONS = {RESPONSES_TOPIC: 12, CLASSIFIED_TOPIC: 12, dlq_topic(RESPONSES_TOPIC): 3, dlq_topic(CLASSIFIED_TOPIC): 3}
+CONSUMES = {"classify": RESPONSES_TOPIC, "notify": CLASSIFIED_TOPIC}
+GROUP_VARIABLE = {"classify": "CLASSIFY_GROUP_ID", "notify": "NOTIFY_GROUP_ID"}
+# Least privilege: (resource type, name) -> operations, per service.
+ACLS = {
+    "ingest": {("topic", RESPONSES_TOPIC): {"Describe", "Write"}},
+    "classify": {
+        ("topic", RESPONSES_TOPIC): {"Describe", "Read"},
+        ("group", "feedback-classify"): {"Read"},
+        ("topic", CLASSIFIED_TOPIC): {"Describe", "Write"},
+        ("topic", dlq_topic(RESPONSES_TOPIC)): {"Describe", "Write"},
+    },
+    "notify": {
+        ("topic", CLASSIFIED_TOPIC): {"Describe", "Read"},
+        ("group", "feedback-notify"): {"Read"},
+        ("topic", dlq_topic(CLASSIFIED_TOPIC)): {"Describe", "Write"},
+    },
+}
+
+
+def _is_custom(obj: dict[str, Any]) -> bool:
+    return obj["apiVersion"] in CUSTOM
+
+
+def _env(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {variable["name"]: variable for variable in container.get("env", [])}
+
+
+def _pod_spec(obj: dict[str, Any]) -> dict[str, Any]:
+    return obj["spec"]["template"]["spec"]
+
+
+def _matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expression in selector.get("matchExpressions") or []:
+        value, operator = labels.get(expression["key"]), expression["operator"]
+        if operator == "In" and value not in expression["values"]:
+            return False
+        if operator == "NotIn" and value in expression["values"]:
+            return False
+        if operator == "Exists" and value is None:
+            return False
+        if operator == "DoesNotExist" and value is not None:
+            return False
+    return True
+
+
+def _pod_labels(objects: list[dict[str, Any]], service: str) -> dict[str, str]:
+    return one(objects, "Deployment", f"feedback-{service}")["spec"]["template"]["metadata"]["labels"]
+
+
+def _topics(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {t["spec"].get("topicName", t["metadata"]["name"]): t for t in find(objects, "KafkaTopic")}
+
+
+# --- rendering and schema -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_renders_into_its_namespace(overlay: str, rendered: dict[str, list[dict[str, Any]]]) -> None:
+    objects = rendered[overlay]
+    assert objects
+    namespace = NAMESPACES[overlay]
+    assert one(objects, "Namespace", namespace)
+    for obj in objects:
+        if obj["kind"] != "Namespace":
+            assert obj["metadata"].get("namespace") == namespace, f"{obj['kind']}/{obj['metadata']['name']}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_core_objects_validate_against_the_kubernetes_schema(
+    overlay: str, rendered: dict[str, list[dict[str, Any]]]
+) -> None:
+    core = [obj for obj in rendered[overlay] if not _is_custom(obj)]
+    assert {"Deployment", "Service", "NetworkPolicy", "PodDisruptionBudget", "ConfigMap"} <= {o["kind"] for o in core}
+    for obj in core:
+        name = f"{obj['kind']}/{obj['metadata']['name']}"
+        try:
+            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.SchemaNotFoundError:
+            pytest.fail(f"{name}: {obj['apiVersion']} {obj['kind']} is not a Kubernetes {KUBERNETES_VERSION} kind")
+        except kubernetes_validate.ValidationError as error:
+            path = ".".join(str(part) for part in error.path)
+            pytest.fail(f"{name} is invalid at {path}: {error.message}")
+
+
+def test_the_schema_validation_catches_mistakes(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    # The validator works offline from the schemas in its wheel, and is not vacuous.
+    deployment = copy.deepcopy(one(rendered["prod"], "Deployment", "feedback-ingest"))
+    kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+    deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["paht"] = "/readyz"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+    deployment = copy.deepcopy(one(rendered["prod"], "Deployment", "feedback-ingest"))
+    deployment["spec"]["replicas"] = "two"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_custom_resources_are_known_kinds_with_a_name_and_a_spec(
+    overlay: str, rendered: dict[str, list[dict[str, Any]]]
+) -> None:
+    for obj in filter(_is_custom, rendered[overlay]):
+        assert obj["kind"] in CUSTOM[obj["apiVersion"]], f"unknown {obj['apiVersion']} kind {obj['kind']}"
+        assert obj["metadata"].get("name"), obj
+        assert isinstance(obj.get("spec"), dict) and obj["spec"], f"{obj['kind']}/{obj['metadata']['name']} has no spec"
+
+
+# --- Strimzi ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_kafka_runs_in_kraft_mode_with_node_pools(overlay: str, rendered: dict[str, list[dict[str, Any]]]) -> None:
+    objects = rendered[overlay]
+    kafka = one(objects, "Kafka", CLUSTER)
+    assert kafka["metadata"]["annotations"]["strimzi.io/kraft"] == "enabled"
+    assert kafka["metadata"]["annotations"]["strimzi.io/node-pools"] == "enabled"
+    assert "zookeeper" not in kafka["spec"]
+    assert "replicas" not in kafka["spec"]["kafka"], "with node pools the replicas are the pools'"
+    assert kafka["spec"]["entityOperator"].keys() >= {"topicOperator", "userOperator"}
+    pools = find(objects, "KafkaNodePool")
+    assert pools
+    for pool in pools:
+        assert pool["metadata"]["labels"]["strimzi.io/cluster"] == CLUSTER
+    roles = {role for pool in pools for role in pool["spec"]["roles"]}
+    assert roles == {"controller", "broker"}
+    brokers = sum(p["spec"]["replicas"] for p in pools if "broker" in p["spec"]["roles"])
+    config = kafka["spec"]["kafka"]["config"]
+    replication = config["default.replication.factor"]
+    assert config["offsets.topic.replication.factor"] == replication <= brokers
+    assert config["min.insync.replicas"] <= replication
+    if overlay == "prod":
+        assert brokers == 3 and replication == 3 and config["min.insync.replicas"] == 2
+        assert all(p["spec"]["storage"]["volumes"][0]["type"] == "persistent-claim" for p in pools)
+    else:
+        assert brokers == 1 and replication == 1
+
+
+def test_prod_kafka_listens_only_on_tls_with_scram_and_acls(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    kafka = one(rendered["prod"], "Kafka", CLUSTER)
+    listeners = kafka["spec"]["kafka"]["listeners"]
+    assert listeners, "no listener"
+    for listener in listeners:
+        assert listener["tls"] is True, f"listener {listener['name']} is not TLS"
+        assert listener["authentication"]["type"] == "scram-sha-512"
+    assert kafka["spec"]["kafka"]["authorization"]["type"] == "simple"
+
+
+def test_dev_kafka_is_plaintext(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    objects = rendered["dev"]
+    kafka = one(objects, "Kafka", CLUSTER)
+    assert [listener["tls"] for listener in kafka["spec"]["kafka"]["listeners"]] == [False]
+    assert "authorization" not in kafka["spec"]["kafka"]
+    assert not find(objects, "KafkaUser")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_topics_belong_to_the_cluster_with_their_partitions(
+    overlay: str, rendered: dict[str, list[dict[str, Any]]]
+) -> None:
+    objects = rendered[overlay]
+    clusters = {k["metadata"]["name"] for k in find(objects, "Kafka")}
+    topics = _topics(objects)
+    assert set(topics) == set(ALL_TOPICS)
+    brokers = sum(p["spec"]["replicas"] for p in find(objects, "KafkaNodePool"))
+    for name, topic in topics.items():
+        assert topic["metadata"]["labels"]["strimzi.io/cluster"] in clusters
+        assert topic["spec"]["partitions"] == PARTITIONS[name], name
+        replicas = topic["spec"]["replicas"]
+        assert replicas <= brokers
+        assert topic["spec"].get("config", {}).get("min.insync.replicas", 1) <= replicas
+        if overlay == "prod":
+            assert replicas == 3 and topic["spec"]["config"]["min.insync.replicas"] == 2
+
+
+def test_each_service_has_its_own_kafka_user_with_least_privilege(
+    rendered: dict[str, list[dict[str, Any]]], service_environments: dict[str, Any]
+) -> None:
+    objects = rendered["prod"]
+    topics = _topics(objects)
+    users = {u["metadata"]["name"]: u for u in find(objects, "KafkaUser")}
+    assert set(users) == {f"feedback-{service}" for service in SERVICES}
+    for service in SERVICES:
+        user = users[f"feedback-{service}"]
+        assert user["metadata"]["labels"]["strimzi.io/cluster"] == CLUSTER
+        assert user["spec"]["authentication"]["type"] == "scram-sha-512"
+        assert user["spec"]["authorization"]["type"] == "simple"
+        granted: dict[tuple[str, str], set[str]] = {}
+        for acl in user["spec"]["authorization"]["acls"]:
+            resource = acl["resource"]
+            assert resource.get("patternType", "literal") == "literal", f"{service}: no prefixes or wildcards"
+            assert resource["name"] != "*"
+            granted.setdefault((resource["type"], resource["name"]), set()).update(acl["operations"])
+            if resource["type"] == "topic":
+                assert resource["name"] in topics, f"{service}'s ACL names topic {resource['name']}, not a KafkaTopic"
+        assert granted == ACLS[service], service
+    # The groups in the ACLs are the ones the services use.
+    for service, variable in GROUP_VARIABLE.items():
+        group = _env(service_container(objects, service))[variable]["value"]
+        assert (("group", group)) in ACLS[service]
+        assert service_environments[service].variables[variable].default == group
+
+
+def test_prod_services_reach_kafka_over_tls_as_their_own_user(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    objects = rendered["prod"]
+    kafka = one(objects, "Kafka", CLUSTER)
+    (listener,) = kafka["spec"]["kafka"]["listeners"]
+    for service in SERVICES:
+        deployment = one(objects, "Deployment", f"feedback-{service}")
+        container = service_container(objects, service)
+        env = _env(container)
+        assert env["KAFKA_BOOTSTRAP_SERVERS"]["value"] == f"{CLUSTER}-kafka-bootstrap:{listener['port']}"
+        assert env["KAFKA_SECURITY_PROTOCOL"]["value"] == "SASL_SSL"
+        assert env["KAFKA_SASL_MECHANISM"]["value"] == "SCRAM-SHA-512"
+        assert env["KAFKA_ENABLE_IDEMPOTENCE"]["value"] == "true"
+        username = env["KAFKA_SASL_USERNAME"]["value"]
+        assert one(objects, "KafkaUser", username) and username == f"feedback-{service}"
+        assert env["KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": username, "key": "password"}
+        # The CA file is the cluster CA Secret's ca.crt, mounted read-only.
+        cafile = PurePosixPath(env["KAFKA_SSL_CAFILE"]["value"])
+        volumes = {v["name"]: v for v in _pod_spec(deployment)["volumes"]}
+        mounts = [m for m in container["volumeMounts"] if cafile.parent == PurePosixPath(m["mountPath"])]
+        assert len(mounts) == 1 and mounts[0].get("readOnly") is True
+        secret = volumes[mounts[0]["name"]]["secret"]
+        assert secret["secretName"] == f"{CLUSTER}-cluster-ca-cert"
+        assert {"key": "ca.crt", "path": cafile.name} in secret["items"]
+
+
+def test_dev_services_reach_kafka_in_plaintext(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    objects = rendered["dev"]
+    (listener,) = one(objects, "Kafka", CLUSTER)["spec"]["kafka"]["listeners"]
+    for service in SERVICES:
+        env = _env(service_container(objects, service))
+        assert env["KAFKA_BOOTSTRAP_SERVERS"]["value"] == f"{CLUSTER}-kafka-bootstrap:{listener['port']}"
+        assert env.get("KAFKA_SECURITY_PROTOCOL", {"value": "PLAINTEXT"})["value"] == "PLAINTEXT"
+        assert not {"KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD", "KAFKA_SSL_CAFILE"} & env.keys()
+        assert one(objects, "Deployment", f"feedback-{service}")["spec"]["replicas"] == 1
+
+
+# --- scaling and availability --------------------------------------------------------------------
+
+
+def test_prod_autoscaling(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    objects = rendered["prod"]
+    (hpa,) = find(objects, "HorizontalPodAutoscaler")
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "feedback-ingest"}
+    assert [m["resource"]["name"] for m in hpa["spec"]["metrics"]] == ["cpu"]
+    assert hpa["spec"]["minReplicas"] >= 2
+    topics = _topics(objects)
+    scaled = {s["spec"]["scaleTargetRef"]["name"]: s for s in find(objects, "ScaledObject")}
+    assert set(scaled) == {"feedback-classify", "feedback-notify"}
+    for service, topic in CONSUMES.items():
+        deployment = one(objects, "Deployment", f"feedback-{service}")
+        assert "replicas" not in deployment["spec"], "KEDA owns the replica count"
+        env = _env(service_container(objects, service))
+        obj = scaled[f"feedback-{service}"]
+        (trigger,) = obj["spec"]["triggers"]
+        assert trigger["type"] == "kafka"
+        metadata = trigger["metadata"]
+        assert metadata["topic"] == topic
+        assert metadata["consumerGroup"] == env[GROUP_VARIABLE[service]]["value"]
+        assert metadata["bootstrapServers"] == env["KAFKA_BOOTSTRAP_SERVERS"]["value"]
+        assert metadata["sasl"] == "scram_sha512" and metadata["tls"] == "enable"
+        # A group has at most one consumer per partition: more replicas would idle.
+        assert obj["spec"]["maxReplicaCount"] == topics[topic]["spec"]["partitions"]
+        assert str(metadata.get("allowIdleConsumers", "false")).lower() == "false"
+        assert 1 <= obj["spec"]["minReplicaCount"] <= obj["spec"]["maxReplicaCount"]
+        auth = one(objects, "TriggerAuthentication", trigger["authenticationRef"]["name"])
+        parameters = {ref["parameter"]: ref for ref in auth["spec"]["secretTargetRef"]}
+        assert parameters["password"]["name"] == env["KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"]
+        assert parameters["ca"] == {"parameter": "ca", "name": f"{CLUSTER}-cluster-ca-cert", "key": "ca.crt"}
+        (username,) = auth["spec"]["env"]
+        assert username["parameter"] == "username" and username["name"] == "KAFKA_SASL_USERNAME"
+        assert username["containerName"] == service
+
+
+def test_dev_runs_one_replica_without_autoscalers(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    objects = rendered["dev"]
+    assert not find(objects, "HorizontalPodAutoscaler")
+    assert not find(objects, "ScaledObject")
+    for deployment in find(objects, "Deployment"):
+        assert deployment["spec"]["replicas"] == 1
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_service_has_a_disruption_budget(overlay: str, rendered: dict[str, list[dict[str, Any]]]) -> None:
+    objects = rendered[overlay]
+    budgets = find(objects, "PodDisruptionBudget")
+    for service in SERVICES:
+        labels = _pod_labels(objects, service)
+        matching = [b for b in budgets if _matches(b["spec"]["selector"], labels)]
+        assert len(matching) == 1, service
+        assert matching[0]["spec"].get("maxUnavailable") == 1
+
+
+# --- the pods ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_workloads_run_locked_down(overlay: str, rendered: dict[str, list[dict[str, Any]]]) -> None:
+    workloads = [o for o in rendered[overlay] if o["kind"] in ("Deployment", "StatefulSet")]
+    for workload in workloads:
+        name = workload["metadata"]["name"]
+        pod = _pod_spec(workload)
+        assert pod["automountServiceAccountToken"] is False, name
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["securityContext"].get("runAsUser", 1) != 0, name
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
+        claims = {c["metadata"]["name"] for c in workload["spec"].get("volumeClaimTemplates", [])}
+        for container in pod["containers"]:
+            context = container["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False, name
+            assert context["readOnlyRootFilesystem"] is True, name
+            assert context["capabilities"]["drop"] == ["ALL"], name
+            assert context.get("privileged", False) is False, name
+            assert context["seccompProfile"] == {"type": "RuntimeDefault"}, name
+            resources = container["resources"]
+            assert resources["requests"].keys() >= {"cpu", "memory"}, name
+            assert resources["limits"].keys() >= {"memory"}, name
+            mounts = {m["mountPath"]: m for m in container.get("volumeMounts", [])}
+            assert "/tmp" in mounts and "emptyDir" in volumes[mounts["/tmp"]["name"]], f"{name}: /tmp not writable"
+            for mount in mounts.values():
+                assert mount["name"] in volumes or mount["name"] in claims, f"{name}: no volume {mount['name']}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_services_have_probes_and_writable_data_dirs(overlay: str, rendered: dict[str, list[dict[str, Any]]]) -> None:
+    objects = rendered[overlay]
+    for service in SERVICES:
+        deployment = one(objects, "Deployment", f"feedback-{service}")
+        container = service_container(objects, service)
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert ports == {"http": 8000}
+        assert container["image"].split("/")[-1].split(":")[0] == f"feedback-{service}"
+        for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+            get = container[probe]["httpGet"]
+            assert get["path"] == path and get["port"] in ("http", 8000), f"{service} {probe}"
+        assert _pod_spec(deployment)["serviceAccountName"] == f"feedback-{service}"
+        # Files the service writes must be on a writable volume (the root filesystem is read-only).
+        volumes = {v["name"]: v for v in _pod_spec(deployment)["volumes"]}
+        writable = [
+            PurePosixPath(m["mountPath"])
+            for m in container["volumeMounts"]
+            if "emptyDir" in volumes[m["name"]] and not m.get("readOnly")
+        ]
+        env = _env(container)
+        for variable in ("NOTIFY_DELIVERY_DB",):
+            if variable in env:
+                path = PurePosixPath(env[variable]["value"])
+                assert any(path.is_relative_to(root) for root in writable), f"{service}: {path} is not writable"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_images_are_pinned(overlay: str, rendered: dict[str, list[dict[str, Any]]]) -> None:
+    for workload in (o for o in rendered[overlay] if o["kind"] in ("Deployment", "StatefulSet")):
+        for container in _pod_spec(workload)["containers"]:
+            image = container["image"]
+            tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else "latest"
+            assert tag != "latest", f"{workload['metadata']['name']}: {image}"
+
+
+def test_owners_yaml_in_the_kustomize_base_is_a_copy_of_the_example() -> None:
+    copy_ = K8S / "base" / "owners.yaml"
+    original = REPO / "config" / "owners.example.yaml"
+    assert copy_.read_bytes() == original.read_bytes(), (
+        f"{copy_.relative_to(REPO)} differs from {original.relative_to(REPO)}: "
+        f"cp {original.relative_to(REPO)} {copy_.relative_to(REPO)}"
+    )
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_owners_directory_is_a_configmap_mounted_where_the_services_read_it(
+    overlay: str, rendered: dict[str, list[dict[str, Any]]]
+) -> None:
+    objects = rendered[overlay]
+    example = (REPO / "config" / "owners.example.yaml").read_text()
+    for service in ("classify", "notify"):
+        deployment = one(objects, "Deployment", f"feedback-{service}")
+        container = service_container(objects, service)
+        owners_file = PurePosixPath(_env(container)["OWNERS_FILE"]["value"])
+        volumes = {v["name"]: v for v in _pod_spec(deployment)["volumes"]}
+        (mount,) = [m for m in container["volumeMounts"] if PurePosixPath(m["mountPath"]) == owners_file.parent]
+        config_map = one(objects, "ConfigMap", volumes[mount["name"]]["configMap"]["name"])
+        assert config_map["metadata"]["name"].startswith("feedback-owners-"), "generated, with a content hash"
+        assert config_map["data"][owners_file.name] == example
+        yaml.safe_load(config_map["data"][owners_file.name])
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_services_select_their_pods(overlay: str, rendered: dict[str, list[dict[str, Any]]]) -> None:
+    objects = rendered[overlay]
+    for service in SERVICES:
+        svc = one(objects, "Service", f"feedback-{service}")
+        assert _matches({"matchLabels": svc["spec"]["selector"]}, _pod_labels(objects, service))
+        (port,) = svc["spec"]["ports"]
+        assert port["name"] == "http" and port["targetPort"] in ("http", 8000)
+
+
+def test_no_secret_values_are_committed_for_prod(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    assert not find(rendered["prod"], "Secret")
+    for secret in find(rendered["dev"], "Secret"):
+        text = yaml.safe_dump(secret)
+        assert "example.org" not in text
+
+
+# --- network policies --------------------------------------------------------------------------------
+
+
+def _policies_selecting(objects: list[dict[str, Any]], labels: dict[str, str]) -> list[dict[str, Any]]:
+    return [p for p in find(objects, "NetworkPolicy") if _matches(p["spec"]["podSelector"], labels)]
+
+
+def _is_prometheus(peer: dict[str, Any]) -> bool:
+    namespace = (peer.get("namespaceSelector") or {}).get("matchLabels", {})
+    pod = (peer.get("podSelector") or {}).get("matchLabels", {})
+    return namespace.get("kubernetes.io/metadata.name") == "monitoring" and pod.get("app.kubernetes.io/name") == (
+        "prometheus"
+    )
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_network_policies_deny_by_default(overlay: str, rendered: dict[str, list[dict[str, Any]]]) -> None:
+    objects = rendered[overlay]
+    deny = [
+        p
+        for p in find(objects, "NetworkPolicy")
+        if p["spec"]["podSelector"] == {}
+        and set(p["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+        and not p["spec"].get("ingress")
+        and not p["spec"].get("egress")
+    ]
+    assert deny, "no default-deny policy"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_only_ingest_takes_traffic_from_outside_the_namespace(
+    overlay: str, rendered: dict[str, list[dict[str, Any]]]
+) -> None:
+    objects = rendered[overlay]
+    ingest_labels = _pod_labels(objects, "ingest")
+    for policy in find(objects, "NetworkPolicy"):
+        for rule in policy["spec"].get("ingress", []):
+            assert rule.get("from"), f"{policy['metadata']['name']}: an ingress rule without `from` admits everyone"
+            for peer in rule["from"]:
+                assert "ipBlock" not in peer, policy["metadata"]["name"]
+                if "namespaceSelector" in peer and not _is_prometheus(peer):
+                    selector = policy["spec"]["podSelector"]
+                    assert selector and _matches(selector, ingest_labels), (
+                        f"{policy['metadata']['name']} admits another namespace to pods other than ingest"
+                    )
+    # ingest: from the ingress controller; all three: from Prometheus, on the metrics port.
+    for service in SERVICES:
+        peers = [
+            (peer, rule.get("ports", []))
+            for p in _policies_selecting(objects, _pod_labels(objects, service))
+            for rule in p["spec"].get("ingress", [])
+            for peer in rule["from"]
+        ]
+        assert any(_is_prometheus(peer) and {"protocol": "TCP", "port": 8000} in ports for peer, ports in peers)
+        outside = [peer for peer, _ in peers if "namespaceSelector" in peer and not _is_prometheus(peer)]
+        assert bool(outside) == (service == "ingest"), service
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_services_may_reach_kafka_and_dns(overlay: str, rendered: dict[str, list[dict[str, Any]]]) -> None:
+    objects = rendered[overlay]
+    broker_labels = {"strimzi.io/cluster": CLUSTER, "strimzi.io/kind": "Kafka", "strimzi.io/name": f"{CLUSTER}-kafka"}
+    (listener,) = one(objects, "Kafka", CLUSTER)["spec"]["kafka"]["listeners"]
+    for service in SERVICES:
+        labels = _pod_labels(objects, service)
+        egress = [rule for p in _policies_selecting(objects, labels) for rule in p["spec"].get("egress", [])]
+        kafka = [
+            rule
+            for rule in egress
+            if any(
+                "podSelector" in peer and _matches(peer["podSelector"], broker_labels) for peer in rule.get("to", [])
+            )
+        ]
+        assert any({"protocol": "TCP", "port": listener["port"]} in rule["ports"] for rule in kafka), service
+        dns = [rule for rule in egress if {"protocol": "UDP", "port": 53} in rule.get("ports", [])]
+        assert dns, f"{service} cannot resolve names"
+        # The Kafka listener admits the service (Strimzi writes that policy from networkPolicyPeers).
+        peers = listener["networkPolicyPeers"]
+        assert any("podSelector" in peer and _matches(peer["podSelector"], labels) for peer in peers), service
+
+
+def test_notify_may_reach_mail_and_ingest_postgres(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    objects = rendered["prod"]
+
+    def ports(service: str) -> set[int]:
+        policies = _policies_selecting(objects, _pod_labels(objects, service))
+        return {
+            port["port"] for p in policies for rule in p["spec"].get("egress", []) for port in rule.get("ports", [])
+        }
+
+    assert {25, 465, 587, 443} <= ports("notify")
+    assert 5432 in ports("ingest")
+    assert not {25, 465, 587, 443} & ports("classify")
+
+
+# --- monitoring ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_prometheus_scrapes_the_three_services(overlay: str, rendered: dict[str, list[dict[str, Any]]]) -> None:
+    objects = rendered[overlay]
+    monitors = find(objects, "ServiceMonitor")
+    for service in SERVICES:
+        svc = one(objects, "Service", f"feedback-{service}")
+        matching = [m for m in monitors if _matches(m["spec"]["selector"], svc["metadata"]["labels"])]
+        assert len(matching) == 1, service
+        (endpoint,) = matching[0]["spec"]["endpoints"]
+        assert endpoint["port"] in {p["name"] for p in svc["spec"]["ports"]}
+        assert endpoint.get("path", "/metrics") == "/metrics"
+    rule = one(objects, "PrometheusRule", "feedback-pipeline")
+    assert rule["spec"]["groups"] and all(group["rules"] for group in rule["spec"]["groups"])
+
+
+def test_prod_exposes_only_the_ingest_api(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    (ingress,) = find(rendered["prod"], "Ingress")
+    backends = {
+        (path["path"], path["backend"]["service"]["name"])
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    }
+    assert backends == {("/v1/", "feedback-ingest")}
+    assert ingress["spec"]["tls"]
