@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
+from feedback_classify.classifier import shared_classifier
 from feedback_classify.routing import Router
 from feedback_contracts.events import CLASSIFIED_TOPIC, PublicRespondent, ResponseReceived
 from feedback_contracts.owners import load_owners
@@ -30,7 +31,7 @@ def test_each_owner_is_mailed_once_even_when_the_event_comes_twice(
         respondent_type=RespondentType.EMPLOYMENT_AREA,
         answers=(Answer(question=71, text="Nuorten palvelut.\n\nLuvussa 5.2.2 varautuminen."),),
     )  # fmt: skip
-    classified = Router(load_taxonomy(), load_owners(owners_file)).classify(received)
+    classified = Router(load_taxonomy(), load_owners(owners_file), shared_classifier()).classify(received)
     payload = classified.model_dump_json().encode()
 
     registry = CollectorRegistry()

@@ -77,6 +77,10 @@ class OwnersDirectory(BaseModel):
 
     default_owner: OwnerId = Field(description="Id of the owner who receives sections nobody covers.")
     owners: tuple[Owner, ...] = Field(min_length=1, description="The owners.")
+    section_terms: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description="Optional owner-curated words per section id (any inflection); a paragraph using one is routed there.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> OwnersDirectory:
@@ -103,7 +107,11 @@ class OwnersDirectory(BaseModel):
 
     def check(self, taxonomy: Taxonomy) -> list[str]:
         """Problems that make the directory unusable with this taxonomy (unknown section ids), one message each."""
-        problems = []
+        problems = [
+            f"section_terms: unknown section {section_id!r}"
+            for section_id in self.section_terms
+            if section_id not in taxonomy
+        ]
         for owner in self.owners:
             for pattern in owner.chapters:
                 root = pattern[:-2] if pattern.endswith(".*") else pattern

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from feedback_classify.classifier import shared_classifier
 from feedback_classify.routing import Router
 from feedback_contracts.events import PublicRespondent, ResponseClassified, ResponseReceived
 from feedback_contracts.owners import OwnersDirectory, load_owners
@@ -64,7 +65,7 @@ def classified(owners: OwnersDirectory) -> ResponseClassified:
             Answer(question=72, text="Työkyvyn arviointia tulee kehittää."),
         ),
     )
-    return Router(load_taxonomy(), owners).classify(event, now=now)
+    return Router(load_taxonomy(), owners, shared_classifier()).classify(event, now=now)
 
 
 @pytest.fixture
@@ -94,7 +95,7 @@ async def test_each_owner_gets_one_alert_with_exactly_their_paragraphs(
     (partner,) = mail.to("tyollisyysalueet@example.org")
     body = partner.get_content()
     assert "Nuorten työllisyyspalveluissa yhteistyö toimii." in body and "Työkyvyn arviointia tulee kehittää." in body
-    assert "vastaajaryhmä: työllisyysalue" in body
+    assert "Miksi sinulle: aihe: työllisyys" in body
     assert "Vastaaja: TyöHäme" in body and "Titteli: johtaja" in body and "Kysymys 71" in body
 
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from datetime import UTC, datetime
 
 from faststream import AckPolicy
-from faststream.asgi import AsgiFastStream, AsgiResponse, get, make_ping_asgi
+from faststream.asgi import AsgiFastStream, AsgiResponse, Request, get, make_ping_asgi, post
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.specification import AsyncAPI
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 from feedback_contracts.events import (
     CLASSIFIED_TOPIC,
@@ -23,8 +24,13 @@ from feedback_contracts.events import (
 )
 from feedback_contracts.logs import configure_logging
 from feedback_contracts.owners import OwnersDirectory, load_owners
+from feedback_contracts.respondents import RespondentType
 from feedback_contracts.taxonomy import Taxonomy, load_taxonomy
 
+from .classifier import Classifier, load_params
+from .commands import sections_json
+from .morphology import default_analyzer
+from .owners_watch import OwnersWatcher
 from .routing import Router
 from .settings import ClassifySettings
 
@@ -48,6 +54,23 @@ class ClassifyMetrics:
             ["section"],
             registry=registry,
         )
+        self.default_only = Counter(
+            "feedback_classify_paragraphs_default_only_total",
+            "Paragraphs that only the default owner receives (no section owner matched).",
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "feedback_classify_duration_seconds",
+            "Time to split and route one response revision.",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=registry,
+        )
+        self.dead_letters = Counter(
+            "feedback_dead_letters_total",
+            "Messages parked on a dead-letter topic.",
+            ["service", "topic"],
+            registry=registry,
+        )
 
 
 def create_app(
@@ -64,8 +87,22 @@ def create_app(
         configure_logging(SERVICE)
     settings = settings or ClassifySettings()
     registry = registry or CollectorRegistry()
-    router = Router(taxonomy or load_taxonomy(), owners or load_owners(settings.owners_file))
+    taxonomy = taxonomy or load_taxonomy()
+    analyzer = default_analyzer(settings.classifier_analyzer)
+    params = load_params(settings.classifier_params_file)
+
+    def build_router(directory: OwnersDirectory) -> Router:
+        terms = {sid: list(words) for sid, words in directory.section_terms.items()}
+        return Router(taxonomy, directory, Classifier(taxonomy, analyzer, params, terms))
+
+    current = {"router": build_router(owners or load_owners(settings.owners_file))}
+    watcher = OwnersWatcher(
+        settings.owners_file,
+        lambda directory: current.update(router=build_router(directory)),
+        settings.owners_reload_seconds,
+    )
     metrics = ClassifyMetrics(registry)
+    log.info("classifier ready: analyser %s, owners %s", analyzer.name, settings.owners_file)
 
     broker = KafkaBroker(
         settings.kafka_bootstrap_servers,
@@ -96,7 +133,8 @@ def create_app(
         record = msg.raw_message
         try:
             event = ResponseReceived.model_validate_json(msg.body)
-            result = router.classify(event)
+            with metrics.duration.time():
+                result = current["router"].classify(event)
         except Exception as exc:  # anything the message itself causes: retrying would fail the same way
             letter = dead_letter_for(
                 topic=record.topic, partition=record.partition, offset=record.offset, key=record.key,
@@ -119,6 +157,11 @@ def create_app(
             metrics.responses.labels("classified").inc()
             for route in result.routes:
                 metrics.paragraphs_routed.labels(route.section_id or "none").inc(len(route.paragraphs))
+            default_owner = current["router"].owners.default_owner
+            routed_elsewhere = {
+                p.paragraph for r in result.routes if set(r.owners) - {default_owner} for p in r.paragraphs
+            }
+            metrics.default_only.inc(len({p.index for p in result.paragraphs} - routed_elsewhere))
             log.info(
                 "classified response %s revision %d into %d sections",
                 event.response_id,
@@ -126,6 +169,28 @@ def create_app(
                 len(result.routes),
                 extra={"response_id": event.response_id, "revision": event.revision},
             )
+
+    @post(description="Route one paragraph: {text, question?, respondent_type?} -> {sections: [{id, score, reasons}]}")
+    async def classify_text(request: Request) -> AsgiResponse:
+        try:
+            body = json.loads(await request.body())
+            if not isinstance(body, dict) or not isinstance(body.get("text"), str):
+                raise ValueError("expected a JSON object with a string 'text'")
+            if len(body["text"]) > 20_000:
+                raise ValueError("text over 20000 characters")
+            rtype = RespondentType.parse(body["respondent_type"]) if body.get("respondent_type") else None
+            question = body.get("question")
+            if question is not None and (not isinstance(question, int) or not 1 <= question <= 84):
+                raise ValueError("question must be a whole number 1-84")
+        except ValueError as exc:
+            return AsgiResponse(
+                json.dumps({"detail": str(exc)}).encode(), 422, headers={"content-type": "application/json"}
+            )
+        sections = current["router"].classifier.classify(body["text"], question, rtype)
+        answer = {"id": body.get("id"), "sections": sections_json(sections)}
+        return AsgiResponse(
+            json.dumps(answer, ensure_ascii=False).encode(), 200, headers={"content-type": "application/json"}
+        )
 
     @get(include_in_schema=False)
     async def healthz(scope: object) -> AsgiResponse:
@@ -141,11 +206,14 @@ def create_app(
             ("/healthz", healthz),
             ("/readyz", make_ping_asgi(broker, timeout=3.0, include_in_schema=False)),
             ("/metrics", metrics_endpoint),
+            ("/v1/classify", classify_text),
         ],
         asyncapi_path="/asyncapi",
         specification=AsyncAPI(
             title="feedback-classify", description="Routes statement paragraphs to strategy sections."
         ),
+        on_startup=[watcher.start],
+        on_shutdown=[watcher.stop],
     )
 
 

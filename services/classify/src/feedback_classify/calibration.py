@@ -7,7 +7,6 @@ signals of each paragraph are computed once; only the decision is repeated per c
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -28,6 +27,9 @@ GRID: dict[str, Sequence[object]] = {
     "references_exclusive": (True, False),
     "title_min_idf": (2.5, 3.0, 3.5, 99.0),
     "title_coverage": (0.5, 0.67, 1.0),
+    "sentence_weight": (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
+    "min_similarity_terms": (2, 4, 6, 8),
+    "excluded_chapters": (("1", "6"), ("1", "6", "7"), ("1", "4", "6"), ("1", "4", "6", "7")),
 }
 
 
@@ -82,29 +84,48 @@ def evaluate(classifier: Classifier, labels: Iterable[Label], params: Params | N
     )
 
 
-def _combinations(base: Params, grid: dict[str, Sequence[object]]) -> Iterable[Params]:
-    keys = list(grid)
-    for values in itertools.product(*(grid[k] for k in keys)):
-        chosen = dict(zip(keys, values, strict=True))
-        if chosen.get("partner_mode") != "fallback" and chosen.get("partner_threshold") != grid["partner_threshold"][0]:
-            continue  # the threshold only matters in fallback mode
-        yield replace(base, **chosen)  # type: ignore[arg-type]
-
-
 def calibrate(
-    classifier: Classifier, labels: Sequence[Label], grid: dict[str, Sequence[object]] | None = None
+    classifier: Classifier,
+    labels: Sequence[Label],
+    grid: dict[str, Sequence[object]] | None = None,
+    rounds: int = 6,
 ) -> tuple[Params, Score]:
-    """The parameters that score best on `labels`."""
+    """The parameters that score best on `labels`, by coordinate ascent over the grid.
+
+    From each starting point (the defaults, and each grid corner of the two thresholds), every parameter
+    in turn takes the grid value that scores best with the others fixed, until a round changes nothing.
+    Deterministic: the same labels always give the same parameters.
+    """
+    grid = grid or GRID
     signals: list[tuple[Label, Signals]] = [
         (label, classifier.signals(label.text, label.question, label.respondent_type)) for label in labels
     ]
-    best: tuple[tuple[float, float, int], Params, Score] | None = None
-    for params in _combinations(classifier.params, grid or GRID):
+
+    def run(params: Params) -> tuple[tuple[float, float, int], Score]:
         result = score(
             (label.id, [s.section_id for s in classifier.decide(found, params)], label.must, label.may)
             for label, found in signals
         )
-        key = (round(result.f1, 4), round(min(result.precision, result.recall), 4), -result.predicted)
+        return (round(result.f1, 4), round(min(result.precision, result.recall), 4), -result.predicted), result
+
+    starts = [classifier.params] + [
+        replace(classifier.params, similarity_threshold=t, relative_threshold=r)  # type: ignore[arg-type]
+        for t in (grid["similarity_threshold"][0], grid["similarity_threshold"][-1])
+        for r in (grid["relative_threshold"][0], grid["relative_threshold"][-1])
+    ]
+    best: tuple[tuple[float, float, int], Params, Score] | None = None
+    for params in starts:
+        key, result = run(params)
+        for _ in range(rounds):
+            changed = False
+            for name, values in grid.items():
+                for value in values:
+                    candidate = replace(params, **{name: value})  # type: ignore[arg-type]
+                    candidate_key, candidate_result = run(candidate)
+                    if candidate_key > key:
+                        params, key, result, changed = candidate, candidate_key, candidate_result, True
+            if not changed:
+                break
         if best is None or key > best[0]:
             best = (key, params, result)
     assert best is not None

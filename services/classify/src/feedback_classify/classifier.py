@@ -5,6 +5,7 @@ with the respondent type's partner section and the question as priors. Every rou
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -30,6 +31,7 @@ PARTNER_SECTIONS: dict[RespondentType, str] = {
     RespondentType.EMPLOYMENT_AREA: "5.3.1.6",
 }
 
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÅÄÖ])|\n+")
 _FIGURE = re.compile(r"\b[Kk]uvio(?:n|ssa|sta|lla|ta)?\s+(\d{1,2})\b")
 
 
@@ -45,6 +47,8 @@ class Params:
     partner_threshold: float = 0.05
     title_min_idf: float = 3.0
     title_coverage: float = 1.0
+    sentence_weight: float = 0.0
+    min_similarity_terms: int = 4
     references_exclusive: bool = True
     excluded_chapters: tuple[str, ...] = ("1", "6")
 
@@ -54,9 +58,28 @@ class Params:
     @classmethod
     def from_file(cls, path: Path) -> Params:
         data = json.loads(path.read_text(encoding="utf-8"))
-        data = data.get("params", data)
+        data = dict(data.get("params", data))
         data["excluded_chapters"] = tuple(data.get("excluded_chapters", ()))
         return cls(**data)
+
+
+CALIBRATION_FILE = Path(__file__).parent / "data" / "calibration.json"
+
+
+@functools.cache
+def shared_classifier() -> Classifier:
+    """One classifier with the default analyser and the shipped calibration, built once per process."""
+    from feedback_contracts.taxonomy import load_taxonomy
+
+    from .morphology import default_analyzer
+
+    return Classifier(load_taxonomy(), default_analyzer(), load_params())
+
+
+def load_params(path: Path | None = None) -> Params:
+    """The calibrated parameters shipped with the classifier (see `feedback calibrate`), or those of `path`."""
+    path = path or CALIBRATION_FILE
+    return Params.from_file(path) if path.is_file() else Params()
 
 
 @dataclass
@@ -79,6 +102,7 @@ class Signals:
     vector: dict[str, float] = field(default_factory=dict)
     similarity: dict[str, float] = field(default_factory=dict)
     question_prior: dict[str, float] = field(default_factory=dict)
+    sentence_similarity: dict[str, float] = field(default_factory=dict)
 
 
 class StrategyModel:
@@ -90,20 +114,15 @@ class StrategyModel:
         analyzer: Analyzer,
         excluded_chapters: tuple[str, ...] = (),
         min_body_chars: int = 200,
-        scoring: str = "bm25",
     ) -> None:
         self.taxonomy = taxonomy
         self.analyzer = analyzer
-        self.scoring = scoring
         routable = [s for s in taxonomy.sections if not (s.depth == 1 and taxonomy.children(s.id))]
         self.candidates = [s.id for s in routable if s.id.split(".")[0] not in excluded_chapters]
         # A section with (almost) no text of its own cannot be recognised by what it says; its title and
         # explicit references still route to it.
         self.similar_candidates = [sid for sid in self.candidates if len(taxonomy.get(sid).body) >= min_body_chars]  # type: ignore[union-attr]
         documents = {sid: self.lemmas(_document(taxonomy, sid)) for sid in self.similar_candidates}
-        self.lengths = {sid: len(lemmas) for sid, lemmas in documents.items()}
-        self.average_length = sum(self.lengths.values()) / max(1, len(self.lengths))
-        self.term_counts = {sid: Counter(lemmas) for sid, lemmas in documents.items()}
         df: Counter[str] = Counter()
         for lemmas in documents.values():
             df.update(set(lemmas))
@@ -111,16 +130,9 @@ class StrategyModel:
         self.idf = {term: math.log((n + 1) / (count + 1)) + 1.0 for term, count in df.items()}
         self.default_idf = math.log(n + 1) + 1.0
         self.index: dict[str, list[tuple[str, float]]] = defaultdict(list)
-        k1, b = 1.2, 0.75
         for sid, lemmas in documents.items():
-            if scoring == "bm25":
-                norm = k1 * (1 - b + b * self.lengths[sid] / self.average_length)
-                for term, tf in self.term_counts[sid].items():
-                    self.index[term].append((sid, self.idf[term] * tf * (k1 + 1) / (tf + norm)))
-            else:
-                for term, weight in self.vector(lemmas).items():
-                    self.index[term].append((sid, weight))
-        self._k1 = k1
+            for term, weight in self.vector(lemmas).items():
+                self.index[term].append((sid, weight))
         self.titles = {sid: self._title_terms(taxonomy.get(sid).title) for sid in self.candidates}  # type: ignore[union-attr]
         self.figures = _figure_sections(taxonomy)
 
@@ -138,13 +150,6 @@ class StrategyModel:
 
     def similarities(self, vector: dict[str, float]) -> dict[str, float]:
         scores: dict[str, float] = defaultdict(float)
-        if self.scoring == "bm25":
-            # BM25 with each query term counted once, scaled to 0-1 by the best a section could score.
-            best = sum(self.idf.get(t, self.default_idf) * (self._k1 + 1) for t in vector) or 1.0
-            for term in vector:
-                for sid, section_weight in self.index.get(term, ()):
-                    scores[sid] += section_weight / best
-            return scores
         for term, weight in vector.items():
             for sid, section_weight in self.index.get(term, ()):
                 scores[sid] += weight * section_weight
@@ -184,11 +189,10 @@ class Classifier:
         analyzer: Analyzer,
         params: Params | None = None,
         terms: dict[str, list[str]] | None = None,
-        scoring: str = "bm25",
     ) -> None:
         self.params = params or Params()
         self.taxonomy = taxonomy
-        self.model = StrategyModel(taxonomy, analyzer, self.params.excluded_chapters, scoring=scoring)
+        self.model = StrategyModel(taxonomy, analyzer)
         self.terms = {
             sid: tuple(dict.fromkeys(f for term in words for f in analyzer.features(term)[:1]))
             for sid, words in (terms or {}).items()
@@ -233,6 +237,20 @@ class Classifier:
                 found.terms.append((sid, Reason(kind="terms", terms=tuple(matched))))
         found.vector = self.model.vector([f for f in all_features if f not in STOP_LEMMAS and len(f) > 2])
         found.similarity = dict(self.model.similarities(found.vector))
+        # A paragraph about two things resembles each section less than its sentences do.
+        for sentence in _SENTENCE_END.split(text):
+            sentence_vector = self.model.vector(
+                [
+                    f
+                    for w, _, _ in tokens(sentence)
+                    for f in self.model.analyzer.features(w)
+                    if f not in STOP_LEMMAS and len(f) > 2
+                ]
+            )
+            if len(sentence_vector) >= 4:
+                for sid, value in self.model.similarities(sentence_vector).items():
+                    if value > found.sentence_similarity.get(sid, 0.0):
+                        found.sentence_similarity[sid] = value
         if question is not None and question in self.question_vectors:
             found.question_prior = dict(self.model.similarities(self.question_vectors[question]))
         return found
@@ -256,13 +274,22 @@ class Classifier:
         for sid, reason in found.terms:
             add(sid, 0.85, reason)
 
-        similarity = found.similarity
+        excluded = params.excluded_chapters
+        ws = params.sentence_weight
+        similarity = {
+            sid: max(v, ws * found.sentence_similarity.get(sid, 0.0))
+            for sid, v in found.similarity.items()
+            if sid.split(".")[0] not in excluded
+        }
         w = params.question_weight if found.question_prior else 0.0
         if w:
             similarity = {
                 sid: (1 - w) * similarity.get(sid, 0.0) + w * found.question_prior.get(sid, 0.0)
                 for sid in set(similarity) | set(found.question_prior)
+                if sid.split(".")[0] not in excluded
             }
+        if len(found.vector) < params.min_similarity_terms:
+            similarity = {}  # too few words to tell what the paragraph is about
         ranked = sorted(similarity.items(), key=lambda item: (-item[1], item[0]))
         top = ranked[0][1] if ranked else 0.0
         for rank, (sid, sim) in enumerate(ranked):

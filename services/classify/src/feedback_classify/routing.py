@@ -1,9 +1,7 @@
-"""Routing rules: which strategy sections each paragraph of a response concerns, and why."""
+"""Routing a whole response: paragraphs, the sections each concerns and why, and the owners of each section."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from feedback_contracts.events import (
@@ -15,77 +13,39 @@ from feedback_contracts.events import (
     SectionRoute,
 )
 from feedback_contracts.owners import OwnersDirectory
-from feedback_contracts.respondents import RespondentType
 from feedback_contracts.taxonomy import Taxonomy
 
+from .classifier import PARTNER_SECTIONS, Classifier
 from .paragraphs import split_paragraphs
-from .references import find_references
 
-# The strategy's partner section for each respondent type (chapter 5.3.1 describes one partnership per group).
-PARTNER_SECTIONS: dict[RespondentType, str] = {
-    RespondentType.COMPANY: "5.3.1.1",
-    RespondentType.MUNICIPALITY: "5.3.1.2",
-    RespondentType.ORGANIZATION_OR_PARISH: "5.3.1.3",
-    RespondentType.EDUCATION: "5.3.1.4",
-    RespondentType.KELA_OR_NEIGHBOUR_COUNTY: "5.3.1.5",
-    RespondentType.EMPLOYMENT_AREA: "5.3.1.6",
-}
-
-REFERENCE_SCORE = 1.0
-PARTNER_SCORE = 0.5
-
-
-@dataclass
-class _Candidate:
-    score: float = 0.0
-    reasons: list[Reason] = field(default_factory=list)
+__all__ = ["PARTNER_SECTIONS", "Router"]
 
 
 class Router:
-    """Routes paragraphs by explicit section references and, failing those, the respondent type's partner section."""
+    """Splits a response into paragraphs, classifies each, and resolves the owners of every routed section."""
 
-    def __init__(self, taxonomy: Taxonomy, owners: OwnersDirectory) -> None:
+    def __init__(self, taxonomy: Taxonomy, owners: OwnersDirectory, classifier: Classifier) -> None:
         self.taxonomy = taxonomy
         self.owners = owners
-
-    def route_paragraph(self, text: str, respondent_type: RespondentType) -> dict[str, _Candidate]:
-        """Sections for one paragraph, each with its score and reasons."""
-        candidates: dict[str, _Candidate] = defaultdict(_Candidate)
-        for ref in find_references(text):
-            if not self._routable(ref.section_id):
-                continue
-            candidate = candidates[ref.section_id]
-            candidate.score = max(candidate.score, REFERENCE_SCORE)
-            candidate.reasons.append(Reason(kind="reference", match=ref.match, span=ref.span))
-        partner = PARTNER_SECTIONS.get(respondent_type)
-        if not candidates and partner is not None and partner in self.taxonomy:
-            candidates[partner].score = PARTNER_SCORE
-            candidates[partner].reasons.append(Reason(kind="respondent_type", score=PARTNER_SCORE))
-        return dict(candidates)
-
-    def _routable(self, section_id: str) -> bool:
-        # "Luvun 5 neljä painopistettä" names the whole strategy part, not a section anyone owns:
-        # a top-level chapter is a target only when it has no subsections to be more precise with.
-        section = self.taxonomy.get(section_id)
-        if section is None:
-            return False
-        return "." in section_id or not self.taxonomy.children(section_id)
+        self.classifier = classifier
 
     def classify(self, event: ResponseReceived, now: datetime | None = None) -> ResponseClassified:
-        """Split the response into paragraphs, route each, and resolve the owners of every routed section."""
         blocks = split_paragraphs((a.question, a.text) for a in event.answers)
         paragraphs = tuple(Paragraph(index=i, question=b.question, text=b.text) for i, b in enumerate(blocks))
         by_section: dict[str | None, list[RoutedParagraph]] = {}
         for paragraph in paragraphs:
-            candidates = self.route_paragraph(paragraph.text, event.respondent_type)
-            if not candidates:
-                candidates = {None: _Candidate(0.0, [Reason(kind="default")])}  # type: ignore[dict-item]
-            for section_id, candidate in candidates.items():
-                by_section.setdefault(section_id, []).append(
-                    RoutedParagraph(paragraph=paragraph.index, score=candidate.score, reasons=tuple(candidate.reasons))
+            sections = self.classifier.classify(paragraph.text, paragraph.question, event.respondent_type)
+            if not sections:
+                by_section.setdefault(None, []).append(
+                    RoutedParagraph(paragraph=paragraph.index, score=0.0, reasons=(Reason(kind="default"),))
                 )
-        routes = tuple(
-            self._route(section_id, routed) for section_id, routed in _in_taxonomy_order(by_section, self.taxonomy)
+            for section in sections:
+                by_section.setdefault(section.section_id, []).append(
+                    RoutedParagraph(paragraph=paragraph.index, score=section.score, reasons=tuple(section.reasons))
+                )
+        order = {sid: i for i, sid in enumerate(self.taxonomy.ids())}
+        ranked = sorted(
+            by_section.items(), key=lambda item: order.get(item[0], len(order)) if item[0] else len(order) + 1
         )
         return ResponseClassified(
             survey_id=event.survey_id,
@@ -97,7 +57,7 @@ class Router:
             respondent=event.respondent,
             respondent_type=event.respondent_type,
             paragraphs=paragraphs,
-            routes=routes,
+            routes=tuple(self._route(section_id, routed) for section_id, routed in ranked),
         )
 
     def _route(self, section_id: str | None, routed: list[RoutedParagraph]) -> SectionRoute:
@@ -108,10 +68,3 @@ class Router:
             owners=tuple(owner.id for owner in self.owners.owners_for(section_id)),
             paragraphs=tuple(routed),
         )
-
-
-def _in_taxonomy_order(
-    by_section: dict[str | None, list[RoutedParagraph]], taxonomy: Taxonomy
-) -> list[tuple[str | None, list[RoutedParagraph]]]:
-    order = {sid: i for i, sid in enumerate(taxonomy.ids())}
-    return sorted(by_section.items(), key=lambda item: order.get(item[0], len(order)) if item[0] else len(order) + 1)

@@ -54,7 +54,12 @@ def explain(reason: Reason, event: ResponseClassified) -> str:
         case "terms":
             return "aihe: " + ", ".join(reason.terms)
         case "similarity":
-            return f"sisällöltään lähellä luvun tekstiä (samankaltaisuus {reason.score:.2f})"
+            topic = ", ".join(reason.terms)
+            return (
+                f"aihe: {topic} (samankaltaisuus luvun tekstiin {reason.score or 0:.2f})"
+                if topic
+                else "aihe lähellä luvun tekstiä"
+            )
         case "question":
             return "kysymys koskee tätä lukua"
         case _:

@@ -1,0 +1,166 @@
+"""`feedback classify`, `feedback eval` and `feedback calibrate`: the classifier from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+from feedback_contracts.respondents import RespondentType
+from feedback_contracts.taxonomy import load_taxonomy
+
+from .calibration import GRID, calibrate, evaluate, read_labels
+from .classifier import CALIBRATION_FILE, Classifier, SectionScore, load_params
+from .evaluation import Score
+from .morphology import ANALYZERS, default_analyzer
+
+
+def _classifier(args: argparse.Namespace) -> Classifier:
+    analyzer = ANALYZERS[args.analyzer]() if args.analyzer else default_analyzer()
+    return Classifier(load_taxonomy(), analyzer, load_params(args.params))
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--analyzer", choices=sorted(ANALYZERS), help="Finnish analyser (default: voikko, else simplemma)"
+    )
+    parser.add_argument("--params", type=Path, help=f"calibration file (default: {CALIBRATION_FILE.name} shipped)")
+
+
+def register_classify(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("classify", help="route paragraphs to strategy sections, with reasons")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--jsonl", action="store_true", help='read {"id","text","question"?,"respondent_type"?} lines on stdin'
+    )
+    source.add_argument("--text", help="explain the routing of one paragraph")
+    parser.add_argument("--question", type=int, help="with --text: the question it answers")
+    parser.add_argument("--respondent-type", help="with --text: the respondent type")
+    _common(parser)
+    parser.set_defaults(run=run_classify)
+
+
+def sections_json(sections: list[SectionScore]) -> list[dict]:
+    """The JSON shape of a routing: [{"id", "score", "reasons"}]."""
+    return [
+        {
+            "id": s.section_id,
+            "score": s.score,
+            "reasons": [r.model_dump(mode="json", exclude_defaults=True) for r in s.reasons],
+        }
+        for s in sections
+    ]
+
+
+def run_classify(args: argparse.Namespace) -> int:
+    classifier = _classifier(args)
+    if args.text is not None:
+        rtype = RespondentType.parse(args.respondent_type) if args.respondent_type else None
+        sections = classifier.classify(args.text, args.question, rtype)
+        if not sections:
+            print("no section: the paragraph goes to the default owner")
+        for s in sections:
+            title = classifier.taxonomy.get(s.section_id).title  # type: ignore[union-attr]
+            print(f"{s.section_id} {title} (score {s.score:.2f})")
+            for r in s.reasons:
+                detail = r.match or ", ".join(r.terms) or ""
+                extra = f" {r.score:.2f}" if r.score is not None else ""
+                print(f"  - {r.kind}{extra}: {detail}".rstrip(": "))
+        return 0
+    status = 0
+    for number, line in enumerate(sys.stdin, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            rtype = RespondentType.parse(row["respondent_type"]) if row.get("respondent_type") else None
+            sections = classifier.classify(str(row["text"]), row.get("question"), rtype)
+        except (ValueError, KeyError, TypeError) as exc:
+            print(f"error: line {number}: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        print(json.dumps({"id": row.get("id"), "sections": sections_json(sections)}, ensure_ascii=False))
+    return status
+
+
+def register_eval(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("eval", help="score the classifier on a labels file (precision, recall, F1)")
+    parser.add_argument(
+        "file", type=Path, help="labels, one JSON object a line (text, question, respondent_type, must, may)"
+    )
+    _common(parser)
+    parser.set_defaults(run=run_eval)
+
+
+def report(result: Score) -> str:
+    lines = [
+        f"paragraph routes: precision {result.precision:.3f}  recall {result.recall:.3f}  F1 {result.f1:.3f}",
+        f"({result.agreed}/{result.predicted} predicted routes agree; {result.hit}/{result.must} required routes found)",
+        "",
+        f"{'section':<10} {'routed':>6} {'agree':>6} {'prec':>6} {'must':>6} {'hit':>6} {'recall':>6}",
+    ]
+    for sid in sorted(result.sections, key=lambda x: [int(p) for p in x.split(".")]):
+        c = result.sections[sid]
+        fmt = lambda v: f"{v:6.2f}" if v is not None else "     -"  # noqa: E731
+        lines.append(
+            f"{sid:<10} {c.predicted:>6} {c.agreed:>6} {fmt(c.precision)} {c.must:>6} {c.hit:>6} {fmt(c.recall)}"
+        )
+    if result.misses:
+        lines += ["", "missed (required route not found):"] + [f"  {item}: {sid}" for item, sid in result.misses]
+    if result.wrong:
+        lines += ["", "wrong routes (agree with no label):"] + [f"  {item}: {sid}" for item, sid in result.wrong]
+    return "\n".join(lines)
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    try:
+        labels = read_labels(args.file)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"error: cannot read labels from {args.file}: {exc}", file=sys.stderr)
+        return 2
+    print(report(evaluate(_classifier(args), labels)))
+    return 0
+
+
+def register_calibrate(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("calibrate", help="choose thresholds and weights on a labels file")
+    parser.add_argument("file", type=Path)
+    parser.add_argument("--write", type=Path, help=f"write the result as a calibration file (e.g. {CALIBRATION_FILE})")
+    _common(parser)
+    parser.set_defaults(run=run_calibrate)
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    labels = read_labels(args.file)
+    classifier = _classifier(args)
+    params, result = calibrate(classifier, labels)
+    cross = {}
+    docs = sorted({label.doc for label in labels})
+    if len(docs) == 2:
+        for tune, test in (docs, docs[::-1]):
+            tuned, _ = calibrate(classifier, [label for label in labels if label.doc == tune])
+            held_out = evaluate(classifier, [label for label in labels if label.doc == test], tuned)
+            cross[f"tuned on {tune}, tested on {test}"] = _figures(held_out)
+    record = {
+        "method": "coordinate ascent over feedback_classify.calibration.GRID, maximising micro F1 (labels README rules)",
+        "labels": args.file.name,
+        "analyzer": classifier.model.analyzer.name,
+        "calibrated_at": datetime.now(UTC).date().isoformat(),
+        "params": asdict(params),
+        "figures": _figures(result),
+        "cross_document": cross,
+        "grid": {k: list(v) for k, v in GRID.items()},
+    }
+    text = json.dumps(record, indent=2, ensure_ascii=False)
+    if args.write:
+        args.write.write_text(text + "\n", encoding="utf-8")
+        print(f"wrote {args.write}")
+    print(text)
+    return 0
+
+
+def _figures(result: Score) -> dict[str, float]:
+    return {"precision": round(result.precision, 4), "recall": round(result.recall, 4), "f1": round(result.f1, 4)}

@@ -1,0 +1,111 @@
+"""The classifier as the strategy office uses it: measured, calibrated repeatably, explainable, robust."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from feedback_classify.app import create_app
+from feedback_classify.calibration import calibrate, evaluate, read_labels
+from feedback_classify.classifier import CALIBRATION_FILE, Params, shared_classifier
+from feedback_classify.settings import ClassifySettings
+from feedback_contracts.respondents import RespondentType
+
+FIXTURES = Path(__file__).parents[2] / "fixtures"
+LABELS = FIXTURES / "routing-dev.jsonl"
+
+
+def feedback(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "feedback_cli.main", *args]
+    return subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=120)
+
+
+def test_the_shipped_calibration_is_what_calibrating_on_the_dev_labels_gives_and_its_figures_hold() -> None:
+    shipped = json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
+    classifier = shared_classifier()
+    params, result = calibrate(classifier, read_labels(LABELS))
+    assert params == Params.from_file(CALIBRATION_FILE)
+    assert round(result.f1, 4) == shipped["figures"]["f1"]
+    again = evaluate(classifier, read_labels(LABELS), params)
+    assert round(again.precision, 4) == shipped["figures"]["precision"]
+
+
+def test_every_explicit_reference_in_the_dev_labels_is_routed() -> None:
+    classifier = shared_classifier()
+    for label in read_labels(LABELS):
+        routed = {s.section_id for s in classifier.classify(label.text, label.question, label.respondent_type)}
+        for signal in classifier.signals(label.text, label.question, label.respondent_type).references:
+            assert signal[0] in routed, label.id
+
+
+def test_eval_prints_precision_recall_f1_a_section_table_and_the_misses() -> None:
+    result = feedback("eval", str(LABELS))
+    assert result.returncode == 0, result.stderr
+    assert "paragraph routes: precision" in result.stdout and "F1" in result.stdout
+    assert "5.3.1.2" in result.stdout and "missed (required route not found):" in result.stdout
+
+
+def test_classify_jsonl_answers_each_line_with_sections_scores_and_reasons() -> None:
+    lines = [
+        {"id": "a", "text": "Luvussa 5.2.2 tulee nostaa esille järjestöjen rooli viestinnässä.", "question": 38},
+        {"id": "b", "text": "Kuntayhteistyötä on vahvistettava.", "respondent_type": "municipality"},
+    ]
+    result = feedback("classify", "--jsonl", stdin="\n".join(json.dumps(x) for x in lines) + "\n")
+    assert result.returncode == 0, result.stderr
+    first, second = (json.loads(line) for line in result.stdout.splitlines())
+    assert first["id"] == "a" and first["sections"][0]["id"] == "5.2.2"
+    assert first["sections"][0]["reasons"][0] == {"kind": "reference", "match": "Luvussa 5.2.2", "span": [0, 13]}
+    assert second["sections"][0]["id"] == "5.3.1.2"
+
+
+def test_classify_text_explains_itself_readably() -> None:
+    result = feedback("classify", "--text", "Vastuutyöntekijämallin kehittäminen on tervetullutta.")
+    assert result.returncode == 0, result.stderr
+    assert "5.1.3 Vastuutyöntekijä asiakkaan tukena" in result.stdout
+    assert "similarity" in result.stdout and "vastuutyöntekijämalli" in result.stdout
+
+
+def test_a_named_priority_in_an_inflected_form_routes_by_its_title() -> None:
+    sections = shared_classifier().classify("Asiakkuus keskiössä -painopisteen tulee toteutua myös lastensuojelussa.")
+    (title,) = [r for s in sections if s.section_id == "5.1" for r in s.reasons if r.kind == "title"]
+    assert title.match == "Asiakkuus keskiössä"
+
+
+def test_the_service_answers_post_v1_classify_with_the_same_json(tmp_path: Path) -> None:
+    app = create_app(ClassifySettings(owners_file=Path(__file__).parents[3] / "config" / "owners.example.yaml"))
+    client = TestClient(app)
+    answer = client.post("/v1/classify", json={"text": "Luku 5.3.1.6 on tärkeä.", "respondent_type": "Työllisyysalue"})
+    assert answer.status_code == 200
+    assert answer.json()["sections"][0]["id"] == "5.3.1.6"
+    assert client.post("/v1/classify", json={"txt": "x"}).status_code == 422
+    assert client.post("/v1/classify", content=b"\xff").status_code == 422
+    assert client.post("/v1/classify", json={"text": "x", "question": 99}).status_code == 422
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", " \n\t ", "a" * 20_000, "😀🎉🔥" * 50, "<script>alert(1)</script><b>luku 5.2.2</b>", "The strategy is good.",
+     "Luku 99.99.99 ja luvussa 5.", "\u202eluvussa 5.2.2\u200b", "5.3.1.2" * 500],
+)  # fmt: skip
+def test_odd_text_never_crashes_the_classifier(text: str) -> None:
+    sections = shared_classifier().classify(text, 36, RespondentType.ORGANIZATION_OR_PARISH)
+    assert all(s.reasons for s in sections)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.text(max_size=400), question=st.one_of(st.none(), st.integers(1, 84)))
+def test_any_text_gets_valid_sections_with_reasons(text: str, question: int | None) -> None:
+    classifier = shared_classifier()
+    for section in classifier.classify(text, question, None):
+        assert section.section_id in classifier.taxonomy
+        assert section.reasons and 0.0 <= section.score <= 1.0
+        for reason in section.reasons:
+            if reason.span is not None:
+                assert text[reason.span[0] : reason.span[1]] == reason.match
