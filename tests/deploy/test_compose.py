@@ -100,6 +100,7 @@ def test_dependencies_wait_for_health_or_completion(compose_config: dict[str, An
         assert services[service]["depends_on"]["kafka-init"]["condition"] == "service_completed_successfully"
     assert services["ingest"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services["notify"]["depends_on"]["mailpit"]["condition"] == "service_healthy"
+    assert services["notify"]["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 
 def test_services_talk_to_the_real_kafka_idempotently(compose_config: dict[str, Any]) -> None:
@@ -122,6 +123,33 @@ def test_ingest_stores_in_postgres_and_notify_mails_mailpit(compose_config: dict
     assert services["mailpit"]["image"].startswith("axllent/mailpit")
     published = {str(p) for p in services["mailpit"]["ports"]}
     assert any("1025:1025" in p for p in published) and any("8025:8025" in p for p in published)
+
+
+def test_notify_keeps_its_state_in_the_notify_database(compose_config: dict[str, Any]) -> None:
+    services = compose_config["services"]
+    notify = services["notify"]["environment"]
+    password = COMPOSE_REQUIRED["POSTGRES_PASSWORD"]
+    assert notify["DATABASE_URL"] == f"postgresql://feedback:{password}@postgres:5432/notify"
+    assert "NOTIFY_DELIVERY_DB" not in notify
+    # The admin endpoint takes the same (required) tokens as ingest's.
+    assert notify["ADMIN_API_TOKENS"] == services["ingest"]["environment"]["ADMIN_API_TOKENS"]
+    assert notify["ADMIN_API_TOKENS"] == COMPOSE_REQUIRED["ADMIN_API_TOKENS"]
+    # Nothing on disk: no named volume any more, only the read-only owners directory.
+    volumes = services["notify"].get("volumes", [])
+    assert all((v["type"] if isinstance(v, dict) else "bind") == "bind" for v in volumes), volumes
+    assert "notify-data" not in (compose_config.get("volumes") or {})
+
+
+def test_webhook_secret_is_optional_and_passed_through(tmp_path: Path) -> None:
+    text = (REPO / "docker-compose.yml").read_text()
+    assert "WEBHOOK_SECRET: ${WEBHOOK_SECRET:-}" in text
+    empty = _empty_env_file(tmp_path)
+    without = compose("--env-file", empty, "config", env={**COMPOSE_REQUIRED, "WEBHOOK_SECRET": ""})
+    assert without.returncode == 0, without.stderr
+    assert not yaml.safe_load(without.stdout)["services"]["notify"]["environment"].get("WEBHOOK_SECRET")
+    given = compose("--env-file", empty, "config", env={**COMPOSE_REQUIRED, "WEBHOOK_SECRET": "hmac-test"})
+    assert given.returncode == 0, given.stderr
+    assert yaml.safe_load(given.stdout)["services"]["notify"]["environment"]["WEBHOOK_SECRET"] == "hmac-test"
 
 
 def _mounts(service: dict[str, Any]) -> dict[str, str]:

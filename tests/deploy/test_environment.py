@@ -14,6 +14,14 @@ import pytest
 from deploy_support import OVERLAYS, SERVICES, ServiceEnvironment, container_environment, service_container
 
 SOURCES = [("compose", None)] + [("k8s", overlay) for overlay in OVERLAYS]
+# Settings with a default that no deployment may rely on: each entry names the variables of which one
+# must be set. The default databases are SQLite files inside the (read-only) container, and without
+# admin tokens the admin endpoints are off.
+DEPLOYMENT_REQUIRED = {
+    "ingest": [frozenset({"DATABASE_URL", "INGEST_DATABASE_URL"}), frozenset({"ADMIN_API_TOKENS"})],
+    "classify": [],
+    "notify": [frozenset({"DATABASE_URL", "NOTIFY_DATABASE_URL"}), frozenset({"ADMIN_API_TOKENS"})],
+}
 
 
 def _environment(
@@ -37,8 +45,20 @@ def test_discovery_finds_the_settings(service_environments: dict[str, ServiceEnv
     assert {"KAFKA_BOOTSTRAP_SERVERS", "KAFKA_SASL_PASSWORD", "INGEST_API_TOKENS", "LOG_LEVEL"} <= ingest.keys()
     assert {"DATABASE_URL", "INGEST_DATABASE_URL"} <= ingest.keys() and "DATABASE_URL".lower() not in ingest
     assert {"OWNERS_FILE", "CLASSIFY_GROUP_ID"} <= service_environments["classify"].variables.keys()
-    assert {"SMTP_HOST", "NOTIFY_DELIVERY_DB"} <= service_environments["notify"].variables.keys()
+    notify = service_environments["notify"].variables
+    assert {"SMTP_HOST", "SMTP_SECURITY", "SMTP_USERNAME", "SMTP_PASSWORD", "WEBHOOK_SECRET"} <= notify.keys()
+    assert {"DATABASE_URL", "NOTIFY_DATABASE_URL", "ADMIN_API_TOKENS", "STATEMENT_BASE_URL"} <= notify.keys()
+    assert "NOTIFY_DELIVERY_DB" not in notify, "notify's delivery log is in DATABASE_URL now"
     assert frozenset({"INGEST_API_TOKENS"}) in service_environments["ingest"].required
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_deployment_required_settings_are_settings(
+    service: str, service_environments: dict[str, ServiceEnvironment]
+) -> None:
+    # So that DEPLOYMENT_REQUIRED cannot name a variable the service no longer reads.
+    for names in DEPLOYMENT_REQUIRED[service]:
+        assert names <= service_environments[service].variables.keys(), f"{service} does not read {sorted(names)}"
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -67,7 +87,7 @@ def test_every_required_setting_is_set(
     rendered: dict[str, list[dict[str, Any]]],
 ) -> None:
     env = _environment(source, overlay, service, service_environments, compose_config, rendered)
-    for names in service_environments[service].required:
+    for names in service_environments[service].required + DEPLOYMENT_REQUIRED[service]:
         assert any(env.get(name) for name in names), f"{service} needs {' or '.join(sorted(names))} ({source})"
 
 
@@ -97,3 +117,18 @@ def test_settings_load_from_the_deployed_environment(
         assert "DATABASE_URL" in env
         if overlay != "prod":
             assert settings.database_url.startswith("postgresql://")
+            assert settings.database_url.endswith("/ingest")
+    if service == "notify":
+        # Its delivery log, edit snapshots and digest items: PostgreSQL, not a SQLite file in the pod.
+        assert "DATABASE_URL" in env and "NOTIFY_DELIVERY_DB" not in env
+        assert settings.admin_tokens, "ADMIN_API_TOKENS is empty: notify's admin endpoint would be off"
+        if overlay != "prod":  # prod's URL is in a Secret that is not in the repository
+            assert settings.database_url.startswith("postgresql://")
+            assert settings.database_url.endswith("/notify")
+        if overlay == "prod":
+            assert settings.smtp_security == "starttls"
+            assert settings.smtp_username and settings.smtp_password
+            assert settings.webhook_secret
+            assert settings.statement_base_url and settings.statement_base_url.startswith("https://")
+        else:  # Mailpit: plain SMTP without authentication
+            assert settings.smtp_security == "none" and not settings.smtp_username

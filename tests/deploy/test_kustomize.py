@@ -5,13 +5,14 @@ their own users."""
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import PurePosixPath
 from typing import Any
 
 import kubernetes_validate
 import pytest
 import yaml
-from deploy_support import K8S, OVERLAYS, REPO, SERVICES, find, one, service_container
+from deploy_support import K8S, OVERLAYS, REPO, SERVICES, container_environment, find, one, service_container
 
 from feedback_contracts.events import ALL_TOPICS, CLASSIFIED_TOPIC, RESPONSES_TOPIC, dlq_topic
 
@@ -372,11 +373,12 @@ def test_services_have_probes_and_writable_data_dirs(overlay: str, rendered: dic
             for m in container["volumeMounts"]
             if "emptyDir" in volumes[m["name"]] and not m.get("readOnly")
         ]
-        env = _env(container)
-        for variable in ("NOTIFY_DELIVERY_DB",):
-            if variable in env:
-                path = PurePosixPath(env[variable]["value"])
-                assert any(path.is_relative_to(root) for root in writable), f"{service}: {path} is not writable"
+        # A SQLite DATABASE_URL (sqlite:///relative or sqlite:////absolute) must point into one of them.
+        url = container_environment(objects, container, lambda name: "placeholder").get("DATABASE_URL", "")
+        if url.startswith("sqlite"):
+            path = PurePosixPath(url.split(":///", 1)[1])
+            assert path.is_absolute(), f"{service}: {url} is relative to the read-only working directory"
+            assert any(path.is_relative_to(root) for root in writable), f"{service}: {path} is not writable"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -423,6 +425,66 @@ def test_services_select_their_pods(overlay: str, rendered: dict[str, list[dict[
         assert _matches({"matchLabels": svc["spec"]["selector"]}, _pod_labels(objects, service))
         (port,) = svc["spec"]["ports"]
         assert port["name"] == "http" and port["targetPort"] in ("http", 8000)
+
+
+def _secret_ref(container: dict[str, Any], variable: str) -> dict[str, str]:
+    """The Secret and key a variable comes from, without the hash suffix of dev's secretGenerator."""
+    ref = _env(container)[variable]["valueFrom"]["secretKeyRef"]
+    return {"name": re.sub(r"-[a-z0-9]{10}$", "", ref["name"]), "key": ref["key"]}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_notify_keeps_its_state_in_postgres_and_shares_the_admin_tokens(
+    overlay: str, rendered: dict[str, list[dict[str, Any]]]
+) -> None:
+    objects = rendered[overlay]
+    notify = service_container(objects, "notify")
+    env = _env(notify)
+    assert "NOTIFY_DELIVERY_DB" not in env
+    assert _secret_ref(notify, "DATABASE_URL") == {"name": "feedback-notify-database", "key": "url"}
+    assert _secret_ref(notify, "ADMIN_API_TOKENS") == _secret_ref(
+        service_container(objects, "ingest"), "ADMIN_API_TOKENS"
+    )
+    assert _secret_ref(notify, "WEBHOOK_SECRET") == {"name": "feedback-notify-webhook", "key": "secret"}
+    # Stateless apart from PostgreSQL: nothing writable but /tmp.
+    volumes = {v["name"]: v for v in _pod_spec(one(objects, "Deployment", "feedback-notify"))["volumes"]}
+    writable = [m["mountPath"] for m in notify["volumeMounts"] if not m.get("readOnly")]
+    assert writable == ["/tmp"], writable
+    assert [name for name, v in volumes.items() if "emptyDir" in v] == ["tmp"]
+
+
+def test_prod_notify_mails_over_starttls_with_credentials_and_links_statements(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    notify = service_container(rendered["prod"], "notify")
+    env = _env(notify)
+    assert env["SMTP_SECURITY"]["value"] == "starttls"
+    for variable, key in (
+        ("SMTP_HOST", "host"),
+        ("SMTP_PORT", "port"),
+        ("SMTP_USERNAME", "username"),
+        ("SMTP_PASSWORD", "password"),
+    ):
+        assert _secret_ref(notify, variable) == {"name": "feedback-smtp", "key": key}, variable
+    assert env["STATEMENT_BASE_URL"]["value"].startswith("https://")
+    assert not env["STATEMENT_BASE_URL"]["value"].endswith("/")
+
+
+def test_dev_notify_uses_the_throwaway_postgres(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    objects = rendered["dev"]
+    notify = service_container(objects, "notify")
+    env = container_environment(objects, notify, lambda name: pytest.fail(f"dev has no value for {name}"))
+    assert env["DATABASE_URL"] == "postgresql://feedback:dev-only-password@feedback-postgres:5432/notify"
+    assert env["ADMIN_API_TOKENS"] and env["WEBHOOK_SECRET"]
+    assert "SMTP_USERNAME" not in env and env.get("SMTP_SECURITY", "none") == "none"
+    # The `notify` database exists (created on first start), and its NetworkPolicy admits notify.
+    postgres = one(objects, "StatefulSet", "feedback-postgres")
+    init_volume = next(v for v in _pod_spec(postgres)["volumes"] if v["name"] == "init")
+    init = one(objects, "ConfigMap", init_volume["configMap"]["name"])
+    assert any("CREATE DATABASE notify" in sql for sql in init["data"].values())
+    policy = one(objects, "NetworkPolicy", "feedback-postgres")
+    admitted = [peer for rule in policy["spec"]["ingress"] for peer in rule["from"]]
+    assert any(_matches(peer["podSelector"], _pod_labels(objects, "notify")) for peer in admitted)
 
 
 def test_no_secret_values_are_committed_for_prod(rendered: dict[str, list[dict[str, Any]]]) -> None:
@@ -513,7 +575,7 @@ def test_services_may_reach_kafka_and_dns(overlay: str, rendered: dict[str, list
         assert any("podSelector" in peer and _matches(peer["podSelector"], labels) for peer in peers), service
 
 
-def test_notify_may_reach_mail_and_ingest_postgres(rendered: dict[str, list[dict[str, Any]]]) -> None:
+def test_notify_may_reach_mail_and_both_postgres(rendered: dict[str, list[dict[str, Any]]]) -> None:
     objects = rendered["prod"]
 
     def ports(service: str) -> set[int]:
@@ -522,7 +584,7 @@ def test_notify_may_reach_mail_and_ingest_postgres(rendered: dict[str, list[dict
             port["port"] for p in policies for rule in p["spec"].get("egress", []) for port in rule.get("ports", [])
         }
 
-    assert {25, 465, 587, 443} <= ports("notify")
+    assert {25, 465, 587, 443, 5432} <= ports("notify")
     assert 5432 in ports("ingest")
     assert not {25, 465, 587, 443} & ports("classify")
 

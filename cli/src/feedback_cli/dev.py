@@ -134,7 +134,8 @@ def run_up(args: argparse.Namespace) -> int:
                 {
                     "SMTP_HOST": "127.0.0.1",
                     "SMTP_PORT": str(args.smtp_port),
-                    "NOTIFY_DELIVERY_DB": str(data_dir / "notify" / "deliveries.sqlite3"),
+                    "DATABASE_URL": os.environ.get("NOTIFY_DATABASE_URL")
+                    or f"sqlite:///{data_dir / 'notify' / 'notify.sqlite3'}",
                 },
             ),
         ]

@@ -45,6 +45,10 @@ class Owner(BaseModel):
     )
     email: tuple[EmailStr, ...] = Field(default=(), description="Addresses that receive the alerts.")
     webhook: HttpUrl | None = Field(default=None, description="A chat webhook that receives the alerts.")
+    webhook_format: Literal["json", "slack", "teams"] = Field(
+        default="json",
+        description="Payload shape: the product's JSON, or what Slack or Teams incoming webhooks accept.",
+    )
     mode: Literal["immediate", "digest"] = Field(
         default="immediate", description="An alert per revision, or a daily digest."
     )

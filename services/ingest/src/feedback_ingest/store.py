@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from feedback_contracts.dburl import async_database_url
 from feedback_contracts.events import RESPONSES_TOPIC, PublicRespondent, ResponseReceived
 from feedback_contracts.responses import SurveyResponse
 
@@ -138,14 +139,7 @@ class OutboxRow:
     created_at: datetime
 
 
-def normalise_database_url(url: str) -> str:
-    """Accept the usual spellings and pick the async driver."""
-    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://", "postgresql+psycopg://"):
-        if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url[len(prefix) :]
-    if url.startswith("sqlite:///"):
-        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
-    return url
+normalise_database_url = async_database_url
 
 
 def content_hash(response: SurveyResponse) -> str:

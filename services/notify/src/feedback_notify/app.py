@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hmac
+import json
 import logging
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from faststream import AckPolicy
-from faststream.asgi import AsgiFastStream, AsgiResponse, get, make_ping_asgi
+from faststream.asgi import AsgiFastStream, AsgiResponse, Request, get, make_ping_asgi, post
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.specification import AsyncAPI
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from feedback_contracts.events import (
     CLASSIFIED_TOPIC,
@@ -23,31 +27,14 @@ from feedback_contracts.events import (
 from feedback_contracts.logs import configure_logging
 from feedback_contracts.owners import OwnersDirectory, load_owners
 
-from .adapters import SmtpSender, TransientDeliveryError
-from .deliveries import DeliveryLog
-from .service import MailSender, Notifier
+from .adapters import SmtpSender, WebhookSender
+from .render import Renderer
+from .service import Dispatcher, HookSender, Intake, MailSender, NotifyMetrics
 from .settings import NotifySettings
+from .store import NotifyStore
 
 SERVICE = "notify"
 log = logging.getLogger("feedback.notify")
-
-
-class NotifyMetrics:
-    """Domain metrics of notify, on the service's own registry."""
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.deliveries = Counter(
-            "feedback_notify_deliveries_total",
-            "Alerts by channel and outcome (delivered, duplicate, failed, retried).",
-            ["channel", "outcome"],
-            registry=registry,
-        )
-        self.events = Counter(
-            "feedback_notify_events_total",
-            "Classified events handled by notify, by outcome (handled, retried, dead_lettered).",
-            ["outcome"],
-            registry=registry,
-        )
 
 
 def create_app(
@@ -57,21 +44,45 @@ def create_app(
     registry: CollectorRegistry | None = None,
     owners: OwnersDirectory | None = None,
     mail: MailSender | None = None,
+    hooks: HookSender | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> AsgiFastStream:
-    """Build the notify service: a consumer of classified events that alerts the owners."""
+    """Build the notify service: a consumer of classified events, a delivery worker and a digest scheduler."""
     # Configured from the environment means run as a service (uvicorn --factory): log JSON.
     if configure_logs if configure_logs is not None else settings is None:
         configure_logging(SERVICE)
     settings = settings or NotifySettings()
     registry = registry or CollectorRegistry()
     metrics = NotifyMetrics(registry)
-    deliveries = DeliveryLog(settings.notify_delivery_db)
-    notifier = Notifier(
-        owners or load_owners(settings.owners_file),
-        deliveries,
-        mail or SmtpSender(settings.smtp_host, settings.smtp_port, settings.smtp_timeout_seconds),
-        settings.smtp_from,
+    directory = owners or load_owners(settings.owners_file)
+    store = NotifyStore(settings.database_url)
+    intake = Intake(store, lambda: directory, metrics)
+    webhook_sender = WebhookSender(
+        settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
+        settings.webhook_timeout_seconds,
     )
+    dispatcher = Dispatcher(
+        store,
+        lambda: directory,
+        Renderer(settings.notify_max_alert_chars, settings.statement_base_url),
+        mail
+        or SmtpSender(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.smtp_timeout_seconds,
+            settings.smtp_security,
+            settings.smtp_username,
+            settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        ),
+        hooks or webhook_sender,
+        metrics,
+        sender=settings.smtp_from,
+        clock=clock or (lambda: datetime.now(UTC)),
+        base_backoff=settings.notify_retry_base_seconds,
+        max_backoff=settings.notify_retry_max_seconds,
+        give_up_after=timedelta(hours=settings.notify_give_up_hours),
+    )
+    now = clock or (lambda: datetime.now(UTC))
 
     broker = KafkaBroker(
         settings.kafka_bootstrap_servers,
@@ -95,7 +106,7 @@ def create_app(
         title="ResponseClassified",
     )
     async def on_response_classified(msg: KafkaMessage) -> None:
-        """Alert the owners of one classified revision; redeliver on transient failures."""
+        """Record what each owner should hear about one revision; the dispatcher sends it."""
         record = msg.raw_message
         try:
             event = ResponseClassified.model_validate_json(msg.body)
@@ -109,24 +120,57 @@ def create_app(
                 letter.model_dump_json(), key=record.key, headers={EVENT_TYPE_HEADER: "DeadLetter"}
             )
             metrics.events.labels("dead_lettered").inc()
+            metrics.dead_lettered_messages.labels(SERVICE, record.topic).inc()
             await msg.ack()
             return
         try:
-            report = await notifier.deliver(event)
-        except TransientDeliveryError as exc:
-            log.warning(
-                "delivery of response %s revision %d failed, will retry: %s", event.response_id, event.revision, exc
-            )
-            metrics.deliveries.labels("email", "retried").inc()
-            metrics.events.labels("retried").inc()
-            await asyncio.sleep(settings.notify_retry_delay_seconds)
+            report = await intake.accept(event, now())
+        except Exception:
+            # The store is unreachable: do not lose the event; it comes back after a pause.
+            log.exception("could not record response %s revision %d", event.response_id, event.revision)
+            await asyncio.sleep(2.0)
             await msg.nack()
             return
-        metrics.deliveries.labels("email", "delivered").inc(len(report.delivered))
-        metrics.deliveries.labels("email", "duplicate").inc(len(report.already_delivered))
-        metrics.deliveries.labels("email", "failed").inc(len(report.failed))
+        for _ in range(report.duplicates):
+            metrics.deliveries.labels("any", "any", "duplicate").inc()
         metrics.events.labels("handled").inc()
         await msg.ack()
+        dispatcher.notify()
+        log.info(
+            "recorded response %s revision %d: %d deliveries, %d digest items",
+            event.response_id, event.revision, report.jobs, report.digest_items,
+            extra={"response_id": event.response_id, "revision": event.revision},
+        )  # fmt: skip
+
+    tasks: list[asyncio.Task[None]] = []
+
+    async def start_worker() -> None:
+        await store.create()
+        tasks.append(asyncio.create_task(dispatcher.run(), name="dispatcher"))
+
+    async def stop_worker() -> None:
+        dispatcher.stop()
+        for task in tasks:
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(task, timeout=15)
+        await webhook_sender.close()
+        await store.close()
+
+    def admin(request: Request) -> bool:
+        header = request.headers.get("authorization", "")
+        presented = header[7:].encode() if header.lower().startswith("bearer ") else b""
+        matches = [hmac.compare_digest(presented, token.encode()) for token in settings.admin_tokens]
+        return bool(settings.admin_tokens) and any(matches)
+
+    @post(description="Send every pending digest now (admin): ?owner=ID for one owner.")
+    async def flush(request: Request) -> AsgiResponse:
+        if not admin(request):
+            return _json({"detail": "missing or invalid bearer token"}, 401)
+        owner_id = request.query_params.get("owner") or None
+        if owner_id and directory.get(owner_id) is None:
+            return _json({"detail": f"no owner {owner_id!r}"}, 404)
+        flushed = await dispatcher.flush_digests(owner_id)
+        return _json({"digests": flushed}, 200)
 
     @get(include_in_schema=False)
     async def healthz(scope: object) -> AsgiResponse:
@@ -136,14 +180,25 @@ def create_app(
     async def metrics_endpoint(scope: object) -> AsgiResponse:
         return AsgiResponse(generate_latest(registry), 200, headers={"content-type": CONTENT_TYPE_LATEST})
 
-    return AsgiFastStream(
+    app = AsgiFastStream(
         broker,
         asgi_routes=[
             ("/healthz", healthz),
             ("/readyz", make_ping_asgi(broker, timeout=3.0, include_in_schema=False)),
             ("/metrics", metrics_endpoint),
+            ("/v1/admin/flush-digests", flush),
         ],
         asyncapi_path="/asyncapi",
         specification=AsyncAPI(title="feedback-notify", description="Alerts chapter owners about routed paragraphs."),
-        on_shutdown=[deliveries.close],
+        on_startup=[start_worker],
+        on_shutdown=[stop_worker],
+    )
+    app.state_store = store  # type: ignore[attr-defined]
+    app.dispatcher = dispatcher  # type: ignore[attr-defined]
+    return app
+
+
+def _json(body: dict, status: int) -> AsgiResponse:
+    return AsgiResponse(
+        json.dumps(body, ensure_ascii=False).encode(), status, headers={"content-type": "application/json"}
     )

@@ -1,119 +1,212 @@
-"""Alerts in Finnish: what an owner reads about the paragraphs routed to them."""
+"""Alerts in Finnish, as email (plain text and HTML) and as webhook payloads.
+
+Nothing a respondent writes can become a header (single-line fields are folded, the email library
+encodes headers), markup (Jinja2 autoescapes the HTML part) or a clickable link (addresses, URLs and
+domain names in respondent text are defanged: "https[:]//esimerkki[.]fi").
+"""
 
 from __future__ import annotations
 
 import hashlib
+import re
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
+from urllib.parse import quote
 
-from feedback_contracts.events import Paragraph, Reason, ResponseClassified, SectionRoute
-from feedback_contracts.owners import Owner
-from feedback_contracts.questionnaire import load_questionnaire
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
 from feedback_contracts.text import clean_line
 
+from .alerts import Alert, AlertParagraph, AlertSection, Digest
+
 SUBJECT_SECTIONS_SHOWN = 2
+_CHANGE_LABELS = {"added": "uusi kappale", "changed": "muutettu kappale", "removed": "poistettu kappale"}
+_URL_SCHEME = re.compile(r"(?i)\b(https?|ftp|file|mailto|javascript|data)\s*:\s*(//)?")
+_WWW = re.compile(r"(?i)\bwww\.")
+_EMAIL = re.compile(r"([\w.+-]+)@([\w-]+(?:\.[\w-]+)+)")
+_DOMAIN = re.compile(
+    r"(?i)\b([a-z0-9-]{2,63})\.(fi|com|org|net|eu|io|info|biz|se|ru|cn|de|uk|co|app|dev|xyz|online|site|link|ly)\b"
+)
+
+
+def defang(text: str) -> str:
+    """Make addresses, URLs and domain names in respondent text readable but never clickable."""
+    text = _URL_SCHEME.sub(lambda m: f"{m.group(1)}[:]{'//' if m.group(2) else ''}", text)
+    text = _EMAIL.sub(lambda m: f"{m.group(1)}[@]{m.group(2).replace('.', '[.]')}", text)
+    text = _WWW.sub(lambda m: m.group(0)[:-1] + "[.]", text)
+    return _DOMAIN.sub(lambda m: f"{m.group(1)}[.]{m.group(2)}", text)
 
 
 def message_id(key: str, domain: str) -> str:
-    """A stable Message-ID derived from the delivery key, so a resend is recognisably the same alert."""
-    digest = hashlib.sha256(key.encode()).hexdigest()[:40]
-    return f"<{digest}@{domain}>"
+    """A stable Message-ID derived from the delivery key: a resend after a crash is recognisably the same alert."""
+    return f"<{hashlib.sha256(key.encode()).hexdigest()[:40]}@{domain}>"
 
 
-def routes_for(event: ResponseClassified, owner_id: str) -> list[SectionRoute]:
-    """The sections of the event that go to this owner."""
-    return [route for route in event.routes if owner_id in route.owners]
-
-
-def section_label(route: SectionRoute) -> str:
-    if route.section_id is None:
+def section_label(section: AlertSection) -> str:
+    if section.section_id is None:
         return "Ei tunnistettua strategian lukua"
-    return f"{route.section_id} {route.section_title or ''}".strip()
+    return f"{section.section_id} {section.title or ''}".strip()
 
 
-def subject(event: ResponseClassified, routes: list[SectionRoute]) -> str:
-    """E.g. 'Lausunto: TyöHäme (työllisyysalue) – 5.3.1.6 Työllisyysalueet kumppanina'."""
-    labels = [section_label(r) for r in routes]
-    shown = ", ".join(labels[:SUBJECT_SECTIONS_SHOWN])
-    if len(labels) > SUBJECT_SECTIONS_SHOWN:
-        shown += f" ja {len(labels) - SUBJECT_SECTIONS_SHOWN} muuta"
-    text = f"Lausunto: {event.respondent.organization} ({event.respondent_type.label_fi}) – {shown}"
-    return clean_line(text)
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
 
 
-def explain(reason: Reason, event: ResponseClassified) -> str:
-    """One reason in plain Finnish."""
-    match reason.kind:
-        case "reference":
-            return f"mainitsee luvun: ”{reason.match}”"
-        case "respondent_type":
-            return f"vastaajaryhmä: {event.respondent_type.label_fi}"
-        case "title":
-            return f"mainitsee luvun otsikon: ”{reason.match}”"
-        case "terms":
-            return "aihe: " + ", ".join(reason.terms)
-        case "similarity":
-            topic = ", ".join(reason.terms)
-            return (
-                f"aihe: {topic} (samankaltaisuus luvun tekstiin {reason.score or 0:.2f})"
-                if topic
-                else "aihe lähellä luvun tekstiä"
+def _safe(alert: Alert) -> Alert:
+    def paragraph(p: AlertParagraph) -> AlertParagraph:
+        return p.model_copy(update={"text": defang(p.text), "reasons": [defang(r) for r in p.reasons]})
+
+    return alert.model_copy(
+        update={
+            "organization": defang(clean_line(alert.organization)),
+            "title": defang(clean_line(alert.title)) if alert.title else None,
+            "sections": [
+                s.model_copy(update={"paragraphs": [paragraph(p) for p in s.paragraphs]}) for s in alert.sections
+            ],
+        }
+    )
+
+
+class Renderer:
+    """Renders alerts and digests, cutting very long ones at `max_chars` with a note."""
+
+    def __init__(self, max_chars: int = 100_000, statement_base_url: str | None = None) -> None:
+        self.max_chars = max_chars
+        self.base_url = statement_base_url.rstrip("/") if statement_base_url else None
+        self.env = Environment(
+            loader=PackageLoader("feedback_notify", "templates"),
+            autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
+            undefined=StrictUndefined,
+            trim_blocks=False,
+            keep_trailing_newline=True,
+        )
+        self.env.globals.update(section_label=section_label, change_label=_CHANGE_LABELS.get)
+
+    def link(self, response_id: str) -> str | None:
+        return f"{self.base_url}/{quote(response_id, safe='')}" if self.base_url else None
+
+    def alert(self, alert: Alert) -> Rendered:
+        safe = _safe(alert)
+        subject = self.subject(safe)
+        sections, omitted = self._fit(safe.sections, lambda secs: self._alert_text(safe, secs, 0, subject))
+        context = dict(
+            alert=safe.model_copy(update={"sections": sections}),
+            omitted=omitted,
+            link=self.link(alert.response_id),
+            subject=subject,
+        )
+        return Rendered(
+            subject,
+            self.env.get_template("alert.txt.j2").render(**context),
+            self.env.get_template("alert.html.j2").render(**context),
+        )
+
+    def _alert_text(self, alert: Alert, sections: list[AlertSection], omitted: int, subject: str) -> str:
+        return self.env.get_template("alert.txt.j2").render(
+            alert=alert.model_copy(update={"sections": sections}),
+            omitted=omitted,
+            link=self.link(alert.response_id),
+            subject=subject,
+        )
+
+    def _fit(self, sections: list[AlertSection], render) -> tuple[list[AlertSection], int]:  # noqa: ANN001
+        """Drop paragraphs from the end until the text fits; returns the kept sections and how many were left out."""
+        total = sum(len(s.paragraphs) for s in sections)
+        kept = [s.model_copy(update={"paragraphs": list(s.paragraphs)}) for s in sections]
+        omitted = 0
+        while len(render(kept)) > self.max_chars and any(s.paragraphs for s in kept):
+            last = next(s for s in reversed(kept) if s.paragraphs)
+            last.paragraphs.pop()
+            omitted += 1
+            kept = [s for s in kept if s.paragraphs] or kept[:1]
+        return kept, min(omitted, total)
+
+    def subject(self, alert: Alert) -> str:
+        """E.g. 'Lausunto: TyöHäme (työllisyysalue) – 5.3.1.6 Työllisyysalueet kumppanina'."""
+        who = f"{alert.organization} ({alert.respondent_type.label_fi})"
+        if alert.kind == "withdrawn":
+            return clean_line(f"Päivitetty lausunto: {who} – ei enää sinulle ohjattuja kohtia")
+        labels = [section_label(s) for s in alert.sections]
+        shown = ", ".join(labels[:SUBJECT_SECTIONS_SHOWN])
+        if len(labels) > SUBJECT_SECTIONS_SHOWN:
+            shown += f" ja {len(labels) - SUBJECT_SECTIONS_SHOWN} muuta"
+        prefix = "Päivitetty lausunto" if alert.kind == "update" else "Lausunto"
+        return clean_line(f"{prefix}: {who} – {shown}")
+
+    def digest(self, digest: Digest) -> Rendered:
+        items = [_safe(item) for item in digest.items]
+        subject = clean_line(f"Lausuntokoonti: {len(items)} lausuntoa – {digest.owner_name}")
+        withdrawn = [item for item in items if item.kind == "withdrawn"]
+        grouped = _group_by_section([item for item in items if item.kind != "withdrawn"], self.link)
+        omitted = 0
+        context = dict(digest=digest, sections=grouped, withdrawn=withdrawn, omitted=0, subject=subject)
+        text = self.env.get_template("digest.txt.j2").render(**context)
+        while len(text) > self.max_chars and any(st["paragraphs"] for sec in grouped for st in sec["statements"]):
+            for section in reversed(grouped):
+                statements = [st for st in section["statements"] if st["paragraphs"]]
+                if statements:
+                    statements[-1]["paragraphs"].pop()
+                    omitted += 1
+                    break
+            context["omitted"] = omitted
+            text = self.env.get_template("digest.txt.j2").render(**context)
+        return Rendered(subject, text, self.env.get_template("digest.html.j2").render(**context))
+
+
+def _group_by_section(items: list[Alert], link) -> list[dict]:  # noqa: ANN001
+    """A digest reads by section, then by statement."""
+    sections: dict[str | None, dict] = {}
+    for item in items:
+        for section in item.sections:
+            entry = sections.setdefault(
+                section.section_id, {"label": section_label(section), "statements": [], "id": section.section_id}
             )
-        case "question":
-            return "kysymys koskee tätä lukua"
-        case _:
-            return "ei tunnistettua lukua, ohjattu strategiatoimistolle"
+            entry["statements"].append(
+                {"alert": item, "paragraphs": list(section.paragraphs), "link": link(item.response_id)}
+            )
+
+    def order(section_id: str | None) -> list[int]:
+        return [int(p) for p in section_id.split(".")] if section_id else [999]
+
+    return [sections[k] for k in sorted(sections, key=order)]
 
 
-def plain_text(event: ResponseClassified, owner: Owner, routes: list[SectionRoute]) -> str:
-    """The alert's plain-text body."""
-    questionnaire = load_questionnaire()
-    paragraphs: dict[int, Paragraph] = {p.index: p for p in event.paragraphs}
-    lines = [
-        "Palvelustrategian luonnoksesta on saapunut lausunto, jossa on sinulle ohjattuja kohtia.",
-        "",
-        f"Vastaaja: {clean_line(event.respondent.organization)}",
-        f"Titteli: {clean_line(event.respondent.title or '–')}",
-        f"Vastaajaryhmä: {event.respondent_type.label_fi}",
-        f"Lausunnon tunniste: {event.response_id}, versio {event.revision}",
-        f"Vastaanottaja: {owner.name}",
-    ]
-    for route in routes:
-        lines += ["", "=" * 72, section_label(route), "=" * 72]
-        current_question = None
-        for routed in route.paragraphs:
-            paragraph = paragraphs[routed.paragraph]
-            if paragraph.question != current_question:
-                current_question = paragraph.question
-                question = questionnaire.question(paragraph.question)
-                heading = f"Kysymys {paragraph.question}" + (f": {question.text}" if question.text else "")
-                lines += ["", heading]
-            lines += ["", _indent(paragraph.text), ""]
-            lines.append("  Miksi sinulle: " + "; ".join(explain(reason, event) for reason in routed.reasons))
-    lines += [
-        "",
-        "-- ",
-        "Tämä on automaattinen viesti Oma Hämeen lausuntopalvelusta. Älä vastaa tähän viestiin.",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def _indent(text: str) -> str:
-    return "\n".join("  " + line if line else "" for line in text.split("\n"))
-
-
-def email_alert(
-    event: ResponseClassified, owner: Owner, routes: list[SectionRoute], *, sender: str, key: str, domain: str
-) -> EmailMessage:
-    """The alert as an email to all of the owner's addresses."""
+def email_message(
+    rendered: Rendered, *, sender: str, recipients: tuple[str, ...], key: str, domain: str, date
+) -> EmailMessage:  # noqa: ANN001
+    """A multipart (plain text and HTML) email carrying a Message-ID derived from the delivery key."""
     message = EmailMessage(policy=SMTP)
     message["From"] = sender
-    message["To"] = ", ".join(owner.email)
-    message["Subject"] = subject(event, routes)
+    message["To"] = ", ".join(recipients)
+    message["Subject"] = rendered.subject
     message["Message-ID"] = message_id(key, domain)
-    message["Date"] = format_datetime(event.classified_at)
+    message["Date"] = format_datetime(date)
     message["Auto-Submitted"] = "auto-generated"
     message["Content-Language"] = "fi"
-    message.set_content(plain_text(event, owner, routes), charset="utf-8")
+    message.set_content(rendered.text, charset="utf-8")
+    message.add_alternative(rendered.html, subtype="html", charset="utf-8")
     return message
+
+
+def webhook_payload(rendered: Rendered, payload: dict, shape: str) -> dict:
+    """The JSON body for the owner's webhook: the product's own shape, or Slack's or Teams' incoming webhooks."""
+    if shape == "slack":
+        # Slack reads <...> as links and mentions: escape as its API asks.
+        text = (
+            f"*{rendered.subject}*\n\n{rendered.text}".replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        )
+        return {"text": text}
+    if shape == "teams":
+        return {
+            "@type": "MessageCard",
+            "@context": "https://schema.org/extensions",
+            "summary": rendered.subject,
+            "title": rendered.subject,
+            "text": rendered.text.replace("\n", "  \n"),
+        }
+    return {"type": "feedback.alert", "subject": rendered.subject, "text": rendered.text, "alert": payload}

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, SecretStr
 
 from feedback_contracts.kafka import KafkaSettings
 
@@ -14,15 +15,35 @@ class NotifySettings(KafkaSettings):
 
     owners_file: Path = Field(default=Path("config/owners.example.yaml"), description="The owners directory (YAML).")
     notify_group_id: str = Field(default="feedback-notify", description="Kafka consumer group of notify.")
-    notify_delivery_db: Path = Field(
-        default=Path("var/notify/deliveries.sqlite3"), description="SQLite file of the delivery log."
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///var/notify/notify.sqlite3",
+        validation_alias=AliasChoices("DATABASE_URL", "NOTIFY_DATABASE_URL"),
+        description="The delivery log: a SQLite file (default) or PostgreSQL.",
     )
     smtp_host: str = Field(default="127.0.0.1", description="SMTP server host.")
     smtp_port: int = Field(default=1025, description="SMTP server port.")
+    smtp_security: Literal["none", "starttls", "tls"] = Field(
+        default="none", description="Plain, STARTTLS or implicit TLS."
+    )
+    smtp_username: str | None = Field(default=None, description="SMTP user, when the server wants authentication.")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password.")
     smtp_timeout_seconds: float = Field(default=30.0, gt=0, description="Timeout of one SMTP conversation.")
     smtp_from: str = Field(
         default="Oma Hämeen lausuntopalvelu <lausunnot@example.org>", description="Sender of the alerts."
     )
-    notify_retry_delay_seconds: float = Field(
-        default=5.0, ge=0, description="Pause before a message whose delivery failed transiently is redelivered."
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="Shared secret for the webhooks' HMAC-SHA256 signature."
     )
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, description="Timeout of one webhook call.")
+    statement_base_url: str | None = Field(
+        default=None, description="Where a whole statement can be read: alerts link to <base>/<response_id>."
+    )
+    notify_max_alert_chars: int = Field(default=100_000, ge=2_000, description="Longer alerts are cut, with a note.")
+    notify_retry_base_seconds: float = Field(default=5.0, gt=0, description="First retry delay; doubles per attempt.")
+    notify_retry_max_seconds: float = Field(default=300.0, gt=0, description="Longest delay between retries.")
+    notify_give_up_hours: float = Field(default=48.0, gt=0, description="A delivery still failing after this is dead.")
+    admin_api_tokens: str = Field(default="", description="Comma-separated tokens for notify's admin endpoints.")
+
+    @property
+    def admin_tokens(self) -> tuple[str, ...]:
+        return tuple(t.strip() for t in self.admin_api_tokens.split(",") if t.strip())
