@@ -81,6 +81,9 @@ def create_app(
         base_backoff=settings.notify_retry_base_seconds,
         max_backoff=settings.notify_retry_max_seconds,
         give_up_after=timedelta(hours=settings.notify_give_up_hours),
+        # A claim outlives any send (both channels time out), so no job is sent twice by two workers; a
+        # worker that dies mid-send leaves its jobs to others once the claim lapses.
+        lease=timedelta(seconds=2 * max(settings.smtp_timeout_seconds, settings.webhook_timeout_seconds)),
     )
     now = clock or (lambda: datetime.now(UTC))
 
