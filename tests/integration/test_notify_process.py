@@ -48,8 +48,13 @@ def _events(prefix: str, owners_file: Path, count: int) -> list:
     return [
         router.classify(
             ResponseReceived(
-                survey_id="palvelustrategia-2026", response_id=f"{prefix}-{n}", revision=1, submitted_at=now,
-                received_at=now, source="form", respondent=PublicRespondent(organization=f"Kunta {n}", title="johtaja"),
+                survey_id="palvelustrategia-2026",
+                response_id=f"{prefix}-{n}",
+                revision=1,
+                submitted_at=now,
+                received_at=now,
+                source="form",
+                respondent=PublicRespondent(organization=f"Kunta {n}", title="johtaja"),
                 respondent_type=RespondentType.MUNICIPALITY,
                 answers=(Answer(question=27, text="Luvussa 5.2.2 varautuminen.\n\nLuku 5.1.5 maksut."),),
             )  # fmt: skip
@@ -160,9 +165,13 @@ def test_flush_digests_asks_the_running_service_over_http_with_the_admin_token(
 
         eventually(lambda: pending() >= 2, what="two digest items")
         command = [sys.executable, "-m", "feedback_cli.main", "notify", "flush-digests", "--url", url]
-        refused = subprocess.run(command, env={**env, "FEEDBACK_ADMIN_TOKEN": "wrong"}, capture_output=True, text=True, timeout=60)
+        refused = subprocess.run(
+            command, env={**env, "FEEDBACK_ADMIN_TOKEN": "wrong"}, capture_output=True, text=True, timeout=60
+        )
         assert refused.returncode == 1 and "401" in refused.stderr
-        result = subprocess.run(command, env={**env, "FEEDBACK_ADMIN_TOKEN": "admin-token"}, capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            command, env={**env, "FEEDBACK_ADMIN_TOKEN": "admin-token"}, capture_output=True, text=True, timeout=60
+        )
         assert result.returncode == 0, result.stderr
         assert "turvallisuus: digest with" in result.stdout
         eventually(lambda: any(m["To"] == "turvallisuus@example.org" for m in mailbox.messages), what="the digest")

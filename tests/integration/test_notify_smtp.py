@@ -107,6 +107,7 @@ def test_each_owner_is_mailed_once_even_when_the_event_comes_twice(
                 )
                 >= 2
             ),
+            timeout=120,
             what="the redelivered event to be recognised",
         )
     messages = mine()

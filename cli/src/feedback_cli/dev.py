@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import yaml
 
 from .devstack import SmtpSink, create_topics, die_with_parent, start_tansu, stop_process
 
@@ -50,6 +52,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     up.add_argument("--notify-port", type=int, default=8002)
     up.add_argument("--smtp-port", type=int, default=1025)
     up.add_argument("--partitions", type=int, default=6, help="partitions per topic (default 6)")
+    up.add_argument("--no-smtp-sink", action="store_true", help="use an SMTP server already on 127.0.0.1:--smtp-port")
+    up.add_argument(
+        "--with-prometheus", action="store_true", help="also start a local Prometheus with the project's rules"
+    )
+    up.add_argument("--prometheus-port", type=int, default=9090)
     up.set_defaults(run=run_up)
 
 
@@ -77,6 +84,41 @@ def _wait_ready(specs: list[ServiceSpec], processes: dict[str, subprocess.Popen[
             time.sleep(0.3)
 
 
+def start_prometheus(data_dir: Path, port: int, specs: list[ServiceSpec]) -> subprocess.Popen[bytes]:
+    """Debian's Prometheus scraping this stack with the project's scrape settings and alert rules."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        raise RuntimeError("--with-prometheus needs the prometheus binary (Debian package prometheus)")
+    base = yaml.safe_load((REPO_ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text(encoding="utf-8"))
+    ports = {f"feedback-{s.name}": s.port for s in specs}
+    for job in base["scrape_configs"]:
+        job["static_configs"] = [{"targets": [f"127.0.0.1:{ports[job['job_name']]}"]}]
+    base["rule_files"] = [str(REPO_ROOT / "deploy" / "prometheus" / "rules" / "*.yml")]
+    config = data_dir / "prometheus" / "prometheus.yml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(yaml.safe_dump(base, sort_keys=False), encoding="utf-8")
+    log = (data_dir / "logs" / "prometheus.log").open("ab")
+    process = subprocess.Popen(
+        [binary, f"--config.file={config}", f"--storage.tsdb.path={data_dir / 'prometheus' / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle"],
+        stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"prometheus exited with code {process.returncode}; see {data_dir / 'logs' / 'prometheus.log'}"
+            )
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/-/ready", timeout=2).is_success:
+                return process
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    process.kill()
+    raise RuntimeError("prometheus did not become ready in 30s")
+
+
 def run_up(args: argparse.Namespace) -> int:
     data_dir: Path = args.data_dir.resolve()
     (data_dir / "logs").mkdir(parents=True, exist_ok=True)
@@ -98,7 +140,8 @@ def run_up(args: argparse.Namespace) -> int:
             broker = start_tansu(args.kafka_port, log_file=data_dir / "logs" / "broker.log")
             bootstrap = f"127.0.0.1:{args.kafka_port}"
         create_topics(bootstrap, args.partitions)
-        sink = SmtpSink(data_dir / "mail", args.smtp_port).start()
+        if not args.no_smtp_sink:
+            sink = SmtpSink(data_dir / "mail", args.smtp_port).start()
 
         tokens = os.environ.get("INGEST_API_TOKENS", "").strip()
         if not tokens:
@@ -155,12 +198,16 @@ def run_up(args: argparse.Namespace) -> int:
             threading.Thread(target=_forward, args=(spec.name, process.stdout), daemon=True).start()
 
         _wait_ready(specs, processes)
+        if args.with_prometheus:
+            processes["prometheus"] = start_prometheus(data_dir, args.prometheus_port, specs)
         urls = " ".join(f"{s.name}=http://127.0.0.1:{s.port}" for s in specs)
+        if args.with_prometheus:
+            urls += f" prometheus=http://127.0.0.1:{args.prometheus_port}"
         print(f"ready {urls} kafka={bootstrap} smtp=127.0.0.1:{args.smtp_port} mail={data_dir / 'mail'}", flush=True)
 
         while not stop.is_set():
             for name, process in processes.items():
-                if process.poll() is not None:
+                if process.poll() is not None:  # any service, or prometheus, gone: stop everything
                     print(f"{name} exited with code {process.returncode}; stopping everything", file=sys.stderr)
                     return 1
             stop.wait(0.5)

@@ -40,6 +40,9 @@ class KafkaSettings(BaseSettings):
     kafka_sasl_username: str | None = Field(default=None, description="SASL user (the service's KafkaUser).")
     kafka_sasl_password: SecretStr | None = Field(default=None, description="SASL password.")
     kafka_ssl_cafile: Path | None = Field(default=None, description="CA certificate of the brokers (PEM).")
+    kafka_lag_interval_seconds: float = Field(
+        default=15.0, gt=0, description="How often a consumer service measures its group's lag."
+    )
 
     @model_validator(mode="after")
     def _credentials_for_sasl(self) -> KafkaSettings:
@@ -53,6 +56,20 @@ class KafkaSettings(BaseSettings):
         if self.kafka_security_protocol not in ("SSL", "SASL_SSL"):
             return None
         return ssl.create_default_context(cafile=str(self.kafka_ssl_cafile) if self.kafka_ssl_cafile else None)
+
+    def kafka_python_options(self) -> dict[str, object]:
+        """Connection options for kafka-python's admin client (consumer lag)."""
+        options: dict[str, object] = {"security_protocol": self.kafka_security_protocol, "request_timeout_ms": 10_000}
+        context = self.ssl_context()
+        if context is not None:
+            options["ssl_context"] = context
+        if self.kafka_security_protocol.startswith("SASL"):
+            options["sasl_mechanism"] = self.kafka_sasl_mechanism
+            options["sasl_plain_username"] = self.kafka_sasl_username
+            options["sasl_plain_password"] = (
+                self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
+            )
+        return options
 
     def faststream_security(self) -> BaseSecurity | None:
         """The FastStream security object for these settings (services only: contracts does not need FastStream)."""

@@ -68,3 +68,23 @@ def test_the_openapi_document_describes_the_submit_endpoint(client: TestClient) 
     operation = spec["paths"]["/v1/responses"]["post"]
     assert set(operation["responses"]) >= {"200", "202", "401", "409", "413", "415", "422"}
     assert "SurveyResponse" in spec["components"]["schemas"]
+
+
+def test_http_answers_are_counted_by_route_template_not_by_raw_path(
+    client: TestClient, registry: CollectorRegistry
+) -> None:
+    client.get("/v1/responses/some-id-123")
+    client.get("/nowhere")
+    assert (
+        registry.get_sample_value(
+            "feedback_ingest_http_requests_total",
+            {"method": "GET", "route": "/v1/responses/{response_id}", "status": "401"},
+        )
+        == 1
+    )
+    assert (
+        registry.get_sample_value(
+            "feedback_ingest_http_requests_total", {"method": "GET", "route": "unmatched", "status": "404"}
+        )
+        == 1
+    )

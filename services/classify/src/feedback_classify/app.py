@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from faststream import AckPolicy
@@ -12,7 +13,7 @@ from faststream.asgi import AsgiFastStream, AsgiResponse, Request, get, make_pin
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.specification import AsyncAPI
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from feedback_contracts.events import (
     CLASSIFIED_TOPIC,
@@ -22,6 +23,7 @@ from feedback_contracts.events import (
     dead_letter_for,
     dlq_topic,
 )
+from feedback_contracts.lag import LagMonitor
 from feedback_contracts.logs import configure_logging
 from feedback_contracts.owners import OwnersDirectory, load_owners
 from feedback_contracts.respondents import RespondentType
@@ -104,6 +106,18 @@ def create_app(
     metrics = ClassifyMetrics(registry)
     log.info("classifier ready: analyser %s, owners %s", analyzer.name, settings.owners_file)
 
+    lag = LagMonitor(
+        settings.kafka_bootstrap_servers,
+        {settings.classify_group_id: [RESPONSES_TOPIC]},
+        Gauge(
+            "feedback_consumer_lag_messages",
+            "Messages not yet consumed, per consumer group, topic and partition (end offset minus committed).",
+            ["group", "topic", "partition"],
+            registry=registry,
+        ),
+        interval=settings.kafka_lag_interval_seconds,
+        **settings.kafka_python_options(),
+    )
     broker = KafkaBroker(
         settings.kafka_bootstrap_servers,
         client_id=f"feedback-{SERVICE}",
@@ -212,8 +226,8 @@ def create_app(
         specification=AsyncAPI(
             title="feedback-classify", description="Routes statement paragraphs to strategy sections."
         ),
-        on_startup=[watcher.start],
-        on_shutdown=[watcher.stop],
+        on_startup=[watcher.start, _async(lag.start)],
+        on_shutdown=[watcher.stop, _async(lag.stop)],
     )
 
 
@@ -228,3 +242,10 @@ async def _publish_or_retry(msg: KafkaMessage, publishing: object) -> bool:
         return False
     await msg.ack()
     return True
+
+
+def _async(function: Callable[[], None]) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        function()
+
+    return run

@@ -99,6 +99,12 @@ class IngestMetrics:
             ["reason"],
             registry=registry,
         )
+        self.http_requests = Counter(
+            "feedback_ingest_http_requests_total",
+            "HTTP requests answered, by method, route template and status code.",
+            ["method", "route", "status"],
+            registry=registry,
+        )
         self.duplicates = Counter(
             "feedback_ingest_duplicates_total", "Repeated submissions of an already stored revision.", registry=registry
         )
@@ -357,7 +363,34 @@ def create_app(
         return Response(specification.to_specification().to_json(), media_type="application/json")
 
     app.add_middleware(BodyLimit, max_bytes=settings.ingest_max_body_bytes)
+    app.add_middleware(RequestMetrics, counter=metrics.http_requests)
     return app
+
+
+class RequestMetrics:
+    """ASGI middleware counting answers by route template (never the raw path: ids are unbounded)."""
+
+    def __init__(self, app, counter: Counter) -> None:  # noqa: ANN001
+        self.app = app
+        self.counter = counter
+
+    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = {"code": 500}
+
+        async def tracking(message) -> None:  # noqa: ANN001
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.counter.labels(scope["method"], template, str(status["code"])).inc()
 
 
 def _view(state) -> RevisionView:  # noqa: ANN001

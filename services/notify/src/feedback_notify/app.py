@@ -7,7 +7,7 @@ import contextlib
 import hmac
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from faststream import AckPolicy
@@ -15,7 +15,7 @@ from faststream.asgi import AsgiFastStream, AsgiResponse, Request, get, make_pin
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.specification import AsyncAPI
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
 from feedback_contracts.events import (
     CLASSIFIED_TOPIC,
@@ -24,6 +24,7 @@ from feedback_contracts.events import (
     dead_letter_for,
     dlq_topic,
 )
+from feedback_contracts.lag import LagMonitor
 from feedback_contracts.logs import configure_logging
 from feedback_contracts.owners import OwnersDirectory, load_owners
 
@@ -87,6 +88,18 @@ def create_app(
     )
     now = clock or (lambda: datetime.now(UTC))
 
+    lag = LagMonitor(
+        settings.kafka_bootstrap_servers,
+        {settings.notify_group_id: [CLASSIFIED_TOPIC]},
+        Gauge(
+            "feedback_consumer_lag_messages",
+            "Messages not yet consumed, per consumer group, topic and partition (end offset minus committed).",
+            ["group", "topic", "partition"],
+            registry=registry,
+        ),
+        interval=settings.kafka_lag_interval_seconds,
+        **settings.kafka_python_options(),
+    )
     broker = KafkaBroker(
         settings.kafka_bootstrap_servers,
         client_id=f"feedback-{SERVICE}",
@@ -134,9 +147,10 @@ def create_app(
             await asyncio.sleep(2.0)
             await msg.nack()
             return
-        for _ in range(report.duplicates):
-            metrics.deliveries.labels("any", "any", "duplicate").inc()
-        metrics.events.labels("handled").inc()
+        # An owner's part of a revision seen before (a redelivery or a replay) is not recorded again.
+        metrics.events.labels(
+            "duplicate" if report.duplicates and not (report.jobs or report.digest_items) else "handled"
+        ).inc()
         await msg.ack()
         dispatcher.notify()
         log.info(
@@ -193,8 +207,8 @@ def create_app(
         ],
         asyncapi_path="/asyncapi",
         specification=AsyncAPI(title="feedback-notify", description="Alerts chapter owners about routed paragraphs."),
-        on_startup=[start_worker],
-        on_shutdown=[stop_worker],
+        on_startup=[start_worker, _async(lag.start)],
+        on_shutdown=[stop_worker, _async(lag.stop)],
     )
     app.state_store = store  # type: ignore[attr-defined]
     app.dispatcher = dispatcher  # type: ignore[attr-defined]
@@ -205,3 +219,10 @@ def _json(body: dict, status: int) -> AsgiResponse:
     return AsgiResponse(
         json.dumps(body, ensure_ascii=False).encode(), status, headers={"content-type": "application/json"}
     )
+
+
+def _async(function: Callable[[], None]) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        function()
+
+    return run

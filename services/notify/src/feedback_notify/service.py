@@ -75,7 +75,7 @@ class NotifyMetrics:
         )
         self.events = Counter(
             "feedback_notify_events_total",
-            "Classified events handled by notify, by outcome (handled, dead_lettered).",
+            "Classified events handled by notify, by outcome (handled, duplicate: nothing new, dead_lettered).",
             ["outcome"],
             registry=registry,
         )

@@ -1,0 +1,112 @@
+"""Operations see the flow in a real Prometheus scraping the running dev stack, and are alerted when mail stops."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from feedback_cli.devstack import SmtpSink, free_port
+
+pytestmark = pytest.mark.e2e
+TOKEN = "prometheus-e2e-token"
+
+
+def _query(prometheus: str, expr: str) -> float:
+    result = httpx.get(f"{prometheus}/api/v1/query", params={"query": expr}, timeout=10).json()["data"]["result"]
+    return float(result[0]["value"][1]) if result else 0.0
+
+
+def _alerts(prometheus: str) -> list[dict]:
+    return httpx.get(f"{prometheus}/api/v1/alerts", timeout=10).json()["data"]["alerts"]
+
+
+def _wait(condition, timeout: float, what: str) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
+        time.sleep(1)
+
+
+def test_prometheus_sees_the_counters_move_and_raises_the_alert_when_the_mail_server_stops(
+    kafka_bootstrap: str, tmp_path: Path, seed002_response: dict, unique: str
+) -> None:
+    ports = {name: free_port() for name in ("ingest", "classify", "notify", "smtp", "prometheus")}
+    sink = SmtpSink(tmp_path / "mail", ports["smtp"]).start()
+    command = [
+        sys.executable, "-m", "feedback_cli.main", "dev", "up", "--data-dir", str(tmp_path / "var"),
+        "--ingest-port", str(ports["ingest"]), "--classify-port", str(ports["classify"]),
+        "--notify-port", str(ports["notify"]), "--smtp-port", str(ports["smtp"]), "--no-smtp-sink",
+        "--with-prometheus", "--prometheus-port", str(ports["prometheus"]),
+    ]  # fmt: skip
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "INGEST_API_TOKENS": TOKEN,
+        "NOTIFY_RETRY_BASE_SECONDS": "1",
+        "NOTIFY_GROUP_ID": f"notify-prom-{unique}",
+        "CLASSIFY_GROUP_ID": f"classify-prom-{unique}",
+    }
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ready = threading.Event()
+    output: list[str] = []
+
+    def pump() -> None:
+        for line in process.stdout:  # type: ignore[union-attr]
+            output.append(line)
+            if line.startswith("ready "):
+                ready.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    prometheus = f"http://127.0.0.1:{ports['prometheus']}"
+    ingest = f"http://127.0.0.1:{ports['ingest']}"
+    try:
+        assert ready.wait(120), "dev up never printed 'ready':\n" + "".join(output[-40:])
+        seed002_response["response_id"] = f"prom-{unique}-1"
+        answer = httpx.post(
+            f"{ingest}/v1/responses", json=seed002_response, headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        assert answer.status_code == 202
+
+        _wait(lambda: _query(prometheus, "sum(feedback_ingest_responses_total)") >= 1, 60, "intake in Prometheus")
+        _wait(
+            lambda: _query(prometheus, 'sum(feedback_notify_deliveries_total{outcome="delivered"})') >= 1,
+            90,
+            "deliveries in Prometheus",
+        )
+        assert _query(prometheus, 'up{job=~"feedback-.*"}') == 1
+        assert _query(prometheus, 'count(up{job=~"feedback-.*"} == 1)') == 3
+        assert _query(prometheus, "sum(feedback_classify_paragraphs_routed_total)") > 0
+        assert [a for a in _alerts(prometheus) if a["state"] == "firing"] == []
+
+        sink.stop()  # the mail server goes away
+        seed002_response["response_id"] = f"prom-{unique}-2"
+        answer = httpx.post(
+            f"{ingest}/v1/responses", json=seed002_response, headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        assert answer.status_code == 202
+
+        def retrying_alert() -> bool:
+            return any(
+                a["labels"]["alertname"] == "FeedbackDeliveriesRetrying" and a["state"] in ("pending", "firing")
+                for a in _alerts(prometheus)
+            )
+
+        _wait(retrying_alert, 90, "the delivery alert to become pending")
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        try:
+            sink.stop()
+        except Exception:
+            pass
