@@ -7,13 +7,13 @@ import logging
 import sys
 from importlib.metadata import entry_points
 
-from . import dev, owners, schemas, submit
+from . import dev, owners, reconcile, schemas, submit
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="feedback", description="Feedback pipeline for Oma Häme's service strategy.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (dev, submit, owners, schemas):
+    for module in (dev, submit, owners, schemas, reconcile):
         module.register(commands)
     for entry in entry_points(group="feedback.commands"):
         entry.load()(commands)

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 
 from feedback_contracts.events import EVENT_TYPE_HEADER, RESPONSES_TOPIC
 from feedback_contracts.logs import configure_logging
-from feedback_contracts.responses import SurveyResponse
+from feedback_contracts.responses import ResponseId, SurveyResponse
 
 from .limits import BodyLimit
 from .migrations import migrate
@@ -72,6 +72,17 @@ class ResponseView(BaseModel):
     survey_id: str
     latest: RevisionView
     revisions: int = Field(description="How many revisions are stored.")
+
+
+class ReplayRequest(BaseModel):
+    """Responses whose latest revision is to be published again."""
+
+    model_config = {"extra": "forbid"}
+    response_ids: list[ResponseId] = Field(max_length=100_000)
+
+
+class ReplayAnswer(BaseModel):
+    queued: int = Field(description="How many revisions were queued for publishing.")
 
 
 class ContactView(BaseModel):
@@ -335,6 +346,27 @@ def create_app(
         erased = await store.erase_contact(response_id)
         log.info("contact data of response %s erased (%s)", response_id, "deleted" if erased else "none stored")
         return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+    @app.get(
+        "/v1/admin/accepted",
+        responses={401: {"model": Problem}},
+        dependencies=[Depends(admin)],
+        summary="Every response's latest accepted revision (admin; for feedback reconcile)",
+    )
+    async def accepted() -> dict[str, int]:
+        return await store.latest_revisions()
+
+    @app.post(
+        "/v1/admin/replay",
+        responses={401: {"model": Problem}},
+        dependencies=[Depends(admin)],
+        summary="Publish the latest revision of the given responses again (admin; for feedback reconcile)",
+    )
+    async def replay_latest(request: ReplayRequest) -> ReplayAnswer:
+        queued = await store.enqueue_latest(request.response_ids)
+        relay.notify()
+        log.info("replay of %d response(s) queued", queued)
+        return ReplayAnswer(queued=queued)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

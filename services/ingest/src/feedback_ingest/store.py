@@ -367,6 +367,44 @@ class IngestStore:
             found = await conn.execute(select(responses.c.response_id).where(responses.c.response_id == response_id))
             return found.first() is not None
 
+    async def latest_revisions(self) -> dict[str, int]:
+        """Every response's latest accepted revision."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(responses.c.response_id, responses.c.latest_revision))
+            return {r.response_id: r.latest_revision for r in rows}
+
+    async def enqueue_latest(self, response_ids: list[str]) -> int:
+        """Queue the latest revision of each response for publishing again; returns how many."""
+        now = datetime.now(UTC)
+        async with self._writing(), self.engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    select(revisions.c.response_id, revisions.c.revision, revisions.c.event)
+                    .join(
+                        responses,
+                        (responses.c.response_id == revisions.c.response_id)
+                        & (responses.c.latest_revision == revisions.c.revision),
+                    )
+                    .where(revisions.c.response_id.in_(response_ids))
+                    .order_by(revisions.c.received_at)
+                )
+            ).all()
+            if rows:
+                await conn.execute(
+                    outbox.insert(),
+                    [
+                        dict(
+                            response_id=r.response_id,
+                            revision=r.revision,
+                            topic=RESPONSES_TOPIC,
+                            payload=r.event,
+                            created_at=now,
+                        )
+                        for r in rows
+                    ],
+                )
+        return len(rows)
+
     async def enqueue_replay(self, *, since: datetime | None = None, response_id: str | None = None) -> int:
         """Queue stored revisions for publishing again, in their original order; returns how many."""
         now = datetime.now(UTC)

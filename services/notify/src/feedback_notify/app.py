@@ -189,6 +189,12 @@ def create_app(
         flushed = await dispatcher.flush_digests(owner_id)
         return _json({"digests": flushed}, 200)
 
+    @get(description="Per response, the latest revision notify has recorded (admin; for feedback reconcile).")
+    async def recorded(request: Request) -> AsgiResponse:
+        if not admin(request):
+            return _json({"detail": "missing or invalid bearer token"}, 401)
+        return _json(await store.recorded_revisions(), 200)
+
     @get(include_in_schema=False)
     async def healthz(scope: object) -> AsgiResponse:
         return AsgiResponse(b"ok", 200)
@@ -204,6 +210,7 @@ def create_app(
             ("/readyz", make_ping_asgi(broker, timeout=3.0, include_in_schema=False)),
             ("/metrics", metrics_endpoint),
             ("/v1/admin/flush-digests", flush),
+            ("/v1/admin/recorded", recorded),
         ],
         asyncapi_path="/asyncapi",
         specification=AsyncAPI(title="feedback-notify", description="Alerts chapter owners about routed paragraphs."),

@@ -331,6 +331,14 @@ class NotifyStore:
 
     # Digests --------------------------------------------------------------------------------------
 
+    async def recorded_revisions(self) -> dict[str, int]:
+        """Per response, the latest revision notify has recorded for any owner."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(snapshots.c.response_id, func.max(snapshots.c.revision)).group_by(snapshots.c.response_id)
+            )
+            return {r[0]: int(r[1]) for r in rows}
+
     async def owners_with_pending_items(self) -> list[str]:
         async with self.engine.connect() as conn:
             rows = await conn.execute(
