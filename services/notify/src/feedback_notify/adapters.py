@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import ssl
 import time
 from email.message import EmailMessage
 from typing import Literal
@@ -32,9 +33,11 @@ class SmtpSender:
         security: Literal["none", "starttls", "tls"] = "none",
         username: str | None = None,
         password: str | None = None,
+        ca_file: str | None = None,
     ) -> None:
         self.host, self.port, self.timeout = host, port, timeout
         self.security, self.username, self.password = security, username, password
+        self.tls_context = ssl.create_default_context(cafile=ca_file) if security != "none" else None
 
     async def send(self, message: EmailMessage) -> None:
         try:
@@ -47,6 +50,7 @@ class SmtpSender:
                 start_tls=self.security == "starttls",
                 username=self.username,
                 password=self.password,
+                tls_context=self.tls_context,
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [refused.code for refused in exc.recipients]

@@ -74,6 +74,7 @@ def create_app(
             settings.smtp_security,
             settings.smtp_username,
             settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            str(settings.smtp_ca_file) if settings.smtp_ca_file else None,
         ),
         hooks or webhook_sender,
         metrics,

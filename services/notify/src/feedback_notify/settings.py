@@ -27,6 +27,9 @@ class NotifySettings(KafkaSettings):
     )
     smtp_username: str | None = Field(default=None, description="SMTP user, when the server wants authentication.")
     smtp_password: SecretStr | None = Field(default=None, description="SMTP password.")
+    smtp_ca_file: Path | None = Field(
+        default=None, description="CA certificate to trust for the SMTP server's TLS (PEM)."
+    )
     smtp_timeout_seconds: float = Field(default=30.0, gt=0, description="Timeout of one SMTP conversation.")
     smtp_from: str = Field(
         default="Oma Hämeen lausuntopalvelu <lausunnot@example.org>", description="Sender of the alerts."
