@@ -5,28 +5,24 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 
 from faststream import AckPolicy
-from faststream.asgi import AsgiFastStream, AsgiResponse, Request, get, make_ping_asgi, post
-from faststream.kafka import KafkaBroker, KafkaMessage
-from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.asgi import AsgiFastStream, AsgiResponse, Request, post
+from faststream.kafka import KafkaMessage
 from faststream.specification import AsyncAPI
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from feedback_contracts.events import (
     CLASSIFIED_TOPIC,
     EVENT_TYPE_HEADER,
     RESPONSES_TOPIC,
     ResponseReceived,
-    dead_letter_for,
     dlq_topic,
 )
-from feedback_contracts.lag import LagMonitor
 from feedback_contracts.logs import configure_logging
 from feedback_contracts.owners import OwnersDirectory, load_owners
 from feedback_contracts.respondents import RespondentType
+from feedback_contracts.runtime import dead_letter_of, kafka_broker, lag_monitor, on_event_loop, standard_routes
 from feedback_contracts.taxonomy import Taxonomy, load_taxonomy
 
 from .classifier import Classifier, load_params
@@ -106,26 +102,8 @@ def create_app(
     metrics = ClassifyMetrics(registry)
     log.info("classifier ready: analyser %s, owners %s", analyzer.name, settings.owners_file)
 
-    lag = LagMonitor(
-        settings.kafka_bootstrap_servers,
-        {settings.classify_group_id: [RESPONSES_TOPIC]},
-        Gauge(
-            "feedback_consumer_lag_messages",
-            "Messages not yet consumed, per consumer group, topic and partition (end offset minus committed).",
-            ["group", "topic", "partition"],
-            registry=registry,
-        ),
-        interval=settings.kafka_lag_interval_seconds,
-        **settings.kafka_python_options(),
-    )
-    broker = KafkaBroker(
-        settings.kafka_bootstrap_servers,
-        client_id=f"feedback-{SERVICE}",
-        acks="all",
-        enable_idempotence=settings.kafka_enable_idempotence,
-        security=settings.faststream_security(),
-        middlewares=[KafkaPrometheusMiddleware(registry=registry, app_name=SERVICE, metrics_prefix="feedback")],
-    )
+    lag = lag_monitor(settings, settings.classify_group_id, RESPONSES_TOPIC, registry)
+    broker = kafka_broker(settings, SERVICE, registry)
     classified = broker.publisher(
         CLASSIFIED_TOPIC, title="ResponseClassified", description="Routed paragraphs per response revision."
     )
@@ -150,10 +128,7 @@ def create_app(
             with metrics.duration.time():
                 result = current["router"].classify(event)
         except Exception as exc:  # anything the message itself causes: retrying would fail the same way
-            letter = dead_letter_for(
-                topic=record.topic, partition=record.partition, offset=record.offset, key=record.key,
-                value=record.value, error=exc, service=SERVICE, attempts=1, failed_at=datetime.now(UTC),
-            )  # fmt: skip
+            letter = dead_letter_of(record, exc, SERVICE)
             log.warning("dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, letter.error_type)
             await _publish_or_retry(
                 msg,
@@ -206,28 +181,18 @@ def create_app(
             json.dumps(answer, ensure_ascii=False).encode(), 200, headers={"content-type": "application/json"}
         )
 
-    @get(include_in_schema=False)
-    async def healthz(scope: object) -> AsgiResponse:
-        return AsgiResponse(b"ok", 200)
-
-    @get(include_in_schema=False)
-    async def metrics_endpoint(scope: object) -> AsgiResponse:
-        return AsgiResponse(generate_latest(registry), 200, headers={"content-type": CONTENT_TYPE_LATEST})
-
     return AsgiFastStream(
         broker,
         asgi_routes=[
-            ("/healthz", healthz),
-            ("/readyz", make_ping_asgi(broker, timeout=3.0, include_in_schema=False)),
-            ("/metrics", metrics_endpoint),
+            *standard_routes(broker, registry),
             ("/v1/classify", classify_text),
         ],
         asyncapi_path="/asyncapi",
         specification=AsyncAPI(
             title="feedback-classify", description="Routes statement paragraphs to strategy sections."
         ),
-        on_startup=[watcher.start, _async(lag.start)],
-        on_shutdown=[watcher.stop, _async(lag.stop)],
+        on_startup=[watcher.start, on_event_loop(lag.start)],
+        on_shutdown=[watcher.stop, on_event_loop(lag.stop)],
     )
 
 
@@ -242,10 +207,3 @@ async def _publish_or_retry(msg: KafkaMessage, publishing: object) -> bool:
         return False
     await msg.ack()
     return True
-
-
-def _async(function: Callable[[], None]) -> Callable[[], Awaitable[None]]:
-    async def run() -> None:
-        function()
-
-    return run

@@ -16,7 +16,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from faststream.kafka import KafkaBroker
-from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from pydantic import BaseModel, Field
@@ -24,6 +23,7 @@ from pydantic import BaseModel, Field
 from feedback_contracts.events import EVENT_TYPE_HEADER, RESPONSES_TOPIC
 from feedback_contracts.logs import configure_logging
 from feedback_contracts.responses import ResponseId, SurveyResponse
+from feedback_contracts.runtime import kafka_broker
 
 from .limits import BodyLimit
 from .migrations import migrate
@@ -123,18 +123,7 @@ class IngestMetrics:
 
 def build_broker(settings: IngestSettings, registry: CollectorRegistry | None = None) -> KafkaBroker:
     """The producer side of ingest; also the source of its AsyncAPI document."""
-    middlewares = (
-        [KafkaPrometheusMiddleware(registry=registry, app_name=SERVICE, metrics_prefix="feedback")] if registry else []
-    )
-    return KafkaBroker(
-        settings.kafka_bootstrap_servers,
-        client_id=f"feedback-{SERVICE}",
-        acks="all",
-        enable_idempotence=settings.kafka_enable_idempotence,
-        security=settings.faststream_security(),
-        request_timeout_ms=10_000,
-        middlewares=middlewares,
-    )
+    return kafka_broker(settings, SERVICE, registry)
 
 
 def _declare_publisher(broker: KafkaBroker):  # noqa: ANN202 - FastStream's publisher type is internal

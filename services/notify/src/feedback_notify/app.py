@@ -7,26 +7,24 @@ import contextlib
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from faststream import AckPolicy
-from faststream.asgi import AsgiFastStream, AsgiResponse, Request, get, make_ping_asgi, post
-from faststream.kafka import KafkaBroker, KafkaMessage
-from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.asgi import AsgiFastStream, AsgiResponse, Request, get, post
+from faststream.kafka import KafkaMessage
 from faststream.specification import AsyncAPI
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from prometheus_client import CollectorRegistry
 
 from feedback_contracts.events import (
     CLASSIFIED_TOPIC,
     EVENT_TYPE_HEADER,
     ResponseClassified,
-    dead_letter_for,
     dlq_topic,
 )
-from feedback_contracts.lag import LagMonitor
 from feedback_contracts.logs import configure_logging
 from feedback_contracts.owners import OwnersDirectory, load_owners
+from feedback_contracts.runtime import dead_letter_of, kafka_broker, lag_monitor, on_event_loop, standard_routes
 
 from .adapters import SmtpSender, WebhookSender
 from .render import Renderer
@@ -89,26 +87,8 @@ def create_app(
     )
     now = clock or (lambda: datetime.now(UTC))
 
-    lag = LagMonitor(
-        settings.kafka_bootstrap_servers,
-        {settings.notify_group_id: [CLASSIFIED_TOPIC]},
-        Gauge(
-            "feedback_consumer_lag_messages",
-            "Messages not yet consumed, per consumer group, topic and partition (end offset minus committed).",
-            ["group", "topic", "partition"],
-            registry=registry,
-        ),
-        interval=settings.kafka_lag_interval_seconds,
-        **settings.kafka_python_options(),
-    )
-    broker = KafkaBroker(
-        settings.kafka_bootstrap_servers,
-        client_id=f"feedback-{SERVICE}",
-        acks="all",
-        enable_idempotence=settings.kafka_enable_idempotence,
-        security=settings.faststream_security(),
-        middlewares=[KafkaPrometheusMiddleware(registry=registry, app_name=SERVICE, metrics_prefix="feedback")],
-    )
+    lag = lag_monitor(settings, settings.notify_group_id, CLASSIFIED_TOPIC, registry)
+    broker = kafka_broker(settings, SERVICE, registry)
     dead_letters = broker.publisher(
         dlq_topic(CLASSIFIED_TOPIC), title="DeadLetter", description="Classified events notify could not process."
     )
@@ -128,10 +108,7 @@ def create_app(
         try:
             event = ResponseClassified.model_validate_json(msg.body)
         except ValueError as exc:
-            letter = dead_letter_for(
-                topic=record.topic, partition=record.partition, offset=record.offset, key=record.key,
-                value=record.value, error=exc, service=SERVICE, attempts=1, failed_at=datetime.now(UTC),
-            )  # fmt: skip
+            letter = dead_letter_of(record, exc, SERVICE)
             log.warning("dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, letter.error_type)
             await dead_letters.publish(
                 letter.model_dump_json(), key=record.key, headers={EVENT_TYPE_HEADER: "DeadLetter"}
@@ -196,27 +173,17 @@ def create_app(
             return _json({"detail": "missing or invalid bearer token"}, 401)
         return _json(await store.recorded_revisions(), 200)
 
-    @get(include_in_schema=False)
-    async def healthz(scope: object) -> AsgiResponse:
-        return AsgiResponse(b"ok", 200)
-
-    @get(include_in_schema=False)
-    async def metrics_endpoint(scope: object) -> AsgiResponse:
-        return AsgiResponse(generate_latest(registry), 200, headers={"content-type": CONTENT_TYPE_LATEST})
-
     app = AsgiFastStream(
         broker,
         asgi_routes=[
-            ("/healthz", healthz),
-            ("/readyz", make_ping_asgi(broker, timeout=3.0, include_in_schema=False)),
-            ("/metrics", metrics_endpoint),
+            *standard_routes(broker, registry),
             ("/v1/admin/flush-digests", flush),
             ("/v1/admin/recorded", recorded),
         ],
         asyncapi_path="/asyncapi",
         specification=AsyncAPI(title="feedback-notify", description="Alerts chapter owners about routed paragraphs."),
-        on_startup=[start_worker, _async(lag.start)],
-        on_shutdown=[stop_worker, _async(lag.stop)],
+        on_startup=[start_worker, on_event_loop(lag.start)],
+        on_shutdown=[stop_worker, on_event_loop(lag.stop)],
     )
     app.state_store = store  # type: ignore[attr-defined]
     app.dispatcher = dispatcher  # type: ignore[attr-defined]
@@ -227,10 +194,3 @@ def _json(body: dict, status: int) -> AsgiResponse:
     return AsgiResponse(
         json.dumps(body, ensure_ascii=False).encode(), status, headers={"content-type": "application/json"}
     )
-
-
-def _async(function: Callable[[], None]) -> Callable[[], Awaitable[None]]:
-    async def run() -> None:
-        function()
-
-    return run
