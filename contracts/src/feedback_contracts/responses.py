@@ -80,7 +80,9 @@ class SurveyResponse(BaseModel):
         description="The survey's id in the form tool.", examples=["palvelustrategia-2026"]
     )
     response_id: ResponseId
-    revision: int = Field(ge=1, description="1 for the first submission; an edit comes with a higher revision.")
+    revision: int = Field(
+        ge=1, le=2_147_483_647, description="1 for the first submission; an edit comes with a higher revision."
+    )
     submitted_at: AwareDatetime = Field(description="When the respondent submitted this revision (with a timezone).")
     respondent: Respondent
     respondent_type: ParsedRespondentType = Field(

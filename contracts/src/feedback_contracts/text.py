@@ -9,6 +9,8 @@ import unicodedata
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # Unicode line and paragraph separators would act as line breaks in mail headers and some renderers.
 _LINE_SEPARATORS = re.compile(r"[\u2028\u2029\x85]")
+# Lone surrogates are not text: they cannot even be encoded as UTF-8.
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
 _SPACES = re.compile(r"\s+")
 
 
@@ -16,7 +18,7 @@ def clean_text(value: str) -> str:
     """NFC-normalise multi-line text and strip control characters other than newline and tab."""
     value = unicodedata.normalize("NFC", value.replace("\r\n", "\n").replace("\r", "\n"))
     value = _LINE_SEPARATORS.sub("\n", value)
-    return _CONTROL.sub("", value)
+    return _SURROGATES.sub("", _CONTROL.sub("", value))
 
 
 def clean_line(value: str) -> str:

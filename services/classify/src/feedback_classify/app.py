@@ -7,7 +7,7 @@ import json
 import logging
 
 from faststream import AckPolicy
-from faststream.asgi import AsgiFastStream, AsgiResponse, Request, post
+from faststream.asgi import AsgiFastStream, AsgiResponse, AsyncAPIRoute, Request, post
 from faststream.kafka import KafkaMessage
 from faststream.specification import AsyncAPI
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -187,7 +187,8 @@ def create_app(
             *standard_routes(broker, registry),
             ("/v1/classify", classify_text),
         ],
-        asyncapi_path="/asyncapi",
+        # The AsyncAPI page without its "try it out" route, which would let anyone publish to the topics.
+        asyncapi_path=AsyncAPIRoute("/asyncapi", try_it_out_path=None),
         specification=AsyncAPI(
             title="feedback-classify", description="Routes statement paragraphs to strategy sections."
         ),

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
-from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -236,7 +235,12 @@ def create_app(
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         metrics.rejected.labels("invalid").inc()
-        return await request_validation_exception_handler(request, exc)
+        # Field and reason only: echoing the input would send contact data (and unencodable text) back.
+        errors = [
+            {"loc": list(error.get("loc", ())), "msg": _text(error.get("msg", "")), "type": error.get("type", "")}
+            for error in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -347,7 +351,7 @@ def create_app(
 
     @app.post(
         "/v1/admin/replay",
-        responses={401: {"model": Problem}},
+        responses={401: {"model": Problem}, 413: {"model": Problem}, 415: {"model": Problem}},
         dependencies=[Depends(admin)],
         summary="Publish the latest revision of the given responses again (admin; for feedback reconcile)",
     )
@@ -424,6 +428,10 @@ def _view(state) -> RevisionView:  # noqa: ANN001
         received_at=state.received_at,
         published_at=state.published_at,
     )
+
+
+def _text(value: object) -> str:
+    return str(value).encode("utf-8", "replace").decode("utf-8")
 
 
 class _Unauthorized(Exception):

@@ -16,7 +16,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 class BodyLimit:
     """ASGI middleware: 413 for bodies over `max_bytes` (declared or streamed), 415 for non-JSON posts."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, json_paths: tuple[str, ...] = ("/v1/responses",)) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, json_paths: tuple[str, ...] = ("/v1/responses", "/v1/admin/replay")
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.json_paths = json_paths
@@ -51,6 +53,14 @@ class BodyLimit:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
+        if scope["path"] in self.json_paths:
+            try:
+                b"".join(chunks).decode("utf-8")
+            except UnicodeDecodeError as exc:
+                # Shaped like FastAPI's own 422, so the answer matches the documented schema.
+                error = {"loc": ["body", exc.start], "msg": "request body is not valid UTF-8", "type": "json_invalid"}
+                await _problem(send, 422, [error])
+                return
         replayed = False
 
         async def replay() -> Message:
@@ -63,7 +73,7 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
-async def _problem(send: Send, status: int, detail: str) -> None:
+async def _problem(send: Send, status: int, detail: object) -> None:
     body = json.dumps({"detail": detail}).encode()
     await send(
         {

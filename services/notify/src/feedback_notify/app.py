@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from faststream import AckPolicy
-from faststream.asgi import AsgiFastStream, AsgiResponse, Request, get, post
+from faststream.asgi import AsgiFastStream, AsgiResponse, AsyncAPIRoute, Request, get, post
 from faststream.kafka import KafkaMessage
 from faststream.specification import AsyncAPI
 from prometheus_client import CollectorRegistry
@@ -180,7 +180,8 @@ def create_app(
             ("/v1/admin/flush-digests", flush),
             ("/v1/admin/recorded", recorded),
         ],
-        asyncapi_path="/asyncapi",
+        # The AsyncAPI page without its "try it out" route, which would let anyone publish to the topics.
+        asyncapi_path=AsyncAPIRoute("/asyncapi", try_it_out_path=None),
         specification=AsyncAPI(title="feedback-notify", description="Alerts chapter owners about routed paragraphs."),
         on_startup=[start_worker, on_event_loop(lag.start)],
         on_shutdown=[stop_worker, on_event_loop(lag.stop)],

@@ -57,14 +57,20 @@ class Rendered:
     html: str
 
 
+def header_safe(text: str) -> str:
+    """One line that no mail reader decodes into something else: "=?" would start an RFC 2047 encoded word,
+    which some email libraries decode, line breaks and all, into new headers."""
+    return clean_line(text).replace("=?", "= ?")
+
+
 def _safe(alert: Alert) -> Alert:
     def paragraph(p: AlertParagraph) -> AlertParagraph:
         return p.model_copy(update={"text": defang(p.text), "reasons": [defang(r) for r in p.reasons]})
 
     return alert.model_copy(
         update={
-            "organization": defang(clean_line(alert.organization)),
-            "title": defang(clean_line(alert.title)) if alert.title else None,
+            "organization": defang(header_safe(alert.organization)),
+            "title": defang(header_safe(alert.title)) if alert.title else None,
             "sections": [
                 s.model_copy(update={"paragraphs": [paragraph(p) for p in s.paragraphs]}) for s in alert.sections
             ],
@@ -130,17 +136,17 @@ class Renderer:
         """E.g. 'Lausunto: TyöHäme (työllisyysalue) – 5.3.1.6 Työllisyysalueet kumppanina'."""
         who = f"{alert.organization} ({alert.respondent_type.label_fi})"
         if alert.kind == "withdrawn":
-            return clean_line(f"Päivitetty lausunto: {who} – ei enää sinulle ohjattuja kohtia")
+            return header_safe(f"Päivitetty lausunto: {who} – ei enää sinulle ohjattuja kohtia")
         labels = [section_label(s) for s in alert.sections]
         shown = ", ".join(labels[:SUBJECT_SECTIONS_SHOWN])
         if len(labels) > SUBJECT_SECTIONS_SHOWN:
             shown += f" ja {len(labels) - SUBJECT_SECTIONS_SHOWN} muuta"
         prefix = "Päivitetty lausunto" if alert.kind == "update" else "Lausunto"
-        return clean_line(f"{prefix}: {who} – {shown}")
+        return header_safe(f"{prefix}: {who} – {shown}")
 
     def digest(self, digest: Digest) -> Rendered:
         items = [_safe(item) for item in digest.items]
-        subject = clean_line(f"Lausuntokoonti: {len(items)} lausuntoa – {digest.owner_name}")
+        subject = header_safe(f"Lausuntokoonti: {len(items)} lausuntoa – {digest.owner_name}")
         withdrawn = [item for item in items if item.kind == "withdrawn"]
         grouped = _group_by_section([item for item in items if item.kind != "withdrawn"], self.link)
         omitted = 0
