@@ -9,7 +9,7 @@ RUN_DEBS := libvoikko1 voikko-fi
 TEST_DEBS := $(RUN_DEBS) prometheus kubectl docker-compose
 PACKAGES := -e ./contracts -e ./services/ingest -e ./services/classify -e ./services/notify -e ./cli
 
-.PHONY: run test install schemas k8s-rules lint clean reliability
+.PHONY: run test install schemas k8s-rules lint clean reliability bench
 
 $(STAMP): contracts/pyproject.toml services/ingest/pyproject.toml services/classify/pyproject.toml services/notify/pyproject.toml cli/pyproject.toml requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required" if sys.version_info < (3, 11) else 0)'
@@ -31,6 +31,11 @@ test: $(STAMP)
 reliability: $(STAMP)
 	@scripts/system-packages.sh $(RUN_DEBS)
 	RELIABILITY_RESPONSES=500 $(PY) -m pytest tests/reliability tests/e2e/test_reconcile.py tests/integration/ingest/test_failures.py tests/integration/test_notify_process.py -v
+
+# Throughput, latency and memory on this machine (about 15 minutes); writes docs/benchmarks.md.
+bench: $(STAMP)
+	@scripts/system-packages.sh $(RUN_DEBS)
+	$(PY) -m bench
 
 schemas: $(STAMP)
 	$(VENV)/bin/feedback schemas

@@ -1,0 +1,189 @@
+"""Phase 1, ingest: POST /v1/responses with full-size bodies, SQLite and PostgreSQL, against a bare ASGI endpoint.
+
+One uvicorn process per target, a real broker behind ingest (its outbox relay publishes while the load
+runs), and the load generator in a process of its own. CPU shares of server, load generator and broker
+are sampled over the same window: on two cores the load generator can be what limits the rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .common import (
+    PYTHON,
+    TOKEN,
+    Broker,
+    Child,
+    Children,
+    CpuMeter,
+    Plan,
+    broker,
+    free_port,
+    metric_sum,
+    py_spy,
+    scrape,
+    start_profile,
+    summarize_profile,
+    wait_http,
+)
+
+TARGETS = ("bare", "sqlite", "postgresql")
+POSTGRES_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@dataclass
+class Server:
+    target: str
+    url: str
+    child: Child
+    database: str | None
+
+
+def run(children: Children, workdir: Path, plan: Plan) -> dict:
+    results: dict = {"targets": {}}
+    with broker(children, workdir) as kafka:
+        results["broker"] = kafka.description
+        for target in TARGETS:
+            try:
+                with _server(children, workdir, target, kafka) as server:
+                    runs = [_measure(children, server, kafka, n, plan) for n in plan.ingest_connections]
+                    results["targets"][target] = {"database": server.database, "runs": runs}
+                    if target == "sqlite" and py_spy():
+                        results["targets"][target]["profile"] = _profile(children, server, kafka, workdir, plan)
+            except Exception as exc:  # one target failing (no PostgreSQL here) must not lose the others
+                results["targets"][target] = {"error": f"{type(exc).__name__}: {exc}"}
+            print(f"  ingest {target}: {_summary(results['targets'][target])}", flush=True)
+    return results
+
+
+def _summary(result: dict) -> str:
+    if "error" in result:
+        return result["error"]
+    return ", ".join(f"{r['connections']} conns {r['rate']:.0f}/s" for r in result["runs"])
+
+
+@contextlib.contextmanager
+def _server(children: Children, workdir: Path, target: str, kafka: Broker) -> Iterator[Server]:
+    """uvicorn with one target (bare endpoint or ingest on a fresh database), as ingest's Dockerfile runs it."""
+    port = free_port()
+    with _database(workdir, target) as (database_url, shown):
+        factory = "bench.bare:create_app" if target == "bare" else "feedback_ingest.app:create_app"
+        env = {
+            "INGEST_API_TOKENS": TOKEN,
+            "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
+            **({"DATABASE_URL": database_url} if database_url else {}),
+        }
+        # --no-access-log as `feedback dev up` runs it: an access line per request would measure logging.
+        command = [PYTHON, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1", "--port", str(port),
+                   "--no-access-log"]  # fmt: skip
+        child = children.spawn(f"ingest-{target}", command, env=env, log=workdir / f"ingest-{target}.log")
+        try:
+            wait_http(f"http://127.0.0.1:{port}/{'healthz' if target == 'bare' else 'readyz'}", child)
+            yield Server(target, f"http://127.0.0.1:{port}", child, shown)
+        finally:
+            children.stop(child)
+
+
+@contextlib.contextmanager
+def _database(workdir: Path, target: str) -> Iterator[tuple[str | None, str | None]]:
+    """A fresh database for the target: a new SQLite file, or a PostgreSQL database created and dropped here."""
+    if target == "bare":
+        yield None, None
+    elif target == "sqlite":
+        path = workdir / f"ingest-{uuid.uuid4().hex[:8]}.sqlite3"
+        yield f"sqlite:///{path}", f"SQLite file on {_filesystem(workdir)}"
+    else:
+        name = f"bench_ingest_{uuid.uuid4().hex[:10]}"
+        server_url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+        asyncio.run(_postgres(f'CREATE DATABASE "{name}"'))
+        try:
+            yield f"{server_url}/{name}", f"{server_url}/{name} (created and dropped by the run)"
+        finally:
+            asyncio.run(_postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _postgres(statement: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(POSTGRES_ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+def _filesystem(path: Path) -> str:
+    """The filesystem type under `path`: SQLite's fsync costs differ between tmpfs and a disk."""
+    best, kind = "", "?"
+    for line in Path("/proc/mounts").read_text().splitlines():
+        _, mount, fstype, *_ = line.split()
+        if str(path).startswith(mount) and len(mount) > len(best):
+            best, kind = mount, fstype
+    return f"{kind} ({best})"
+
+
+def _profile(children: Children, server: Server, kafka: Broker, workdir: Path, plan: Plan) -> dict:
+    """An extra run, not among the figures, with py-spy sampling the server: where a request's time goes."""
+    connections = plan.ingest_connections[0]
+    seconds = max(4.0, min(10.0, plan.ingest_duration_s))
+    extra = Plan(ingest_connections=(connections,), ingest_warmup_s=2.0, ingest_duration_s=seconds + 2)
+    out = workdir / f"profile-ingest-{server.target}.txt"
+    sampler = start_profile(children, server.child.pid, seconds, out)
+    _measure(children, server, kafka, connections, extra)
+    if sampler is not None:
+        sampler.process.wait(30)
+    return {"connections": connections, **summarize_profile(out)}
+
+
+def _measure(children: Children, server: Server, kafka: Broker, connections: int, plan: Plan) -> dict:
+    """One closed-loop run at `connections`, with the CPU share of each process over the measured window."""
+    command = [PYTHON, "-m", "bench.loadgen", "closed", "--url", f"{server.url}/v1/responses",
+               "--connections", str(connections), "--warmup", str(plan.ingest_warmup_s),
+               "--duration", str(plan.ingest_duration_s), "--prefix", f"bench-{uuid.uuid4().hex[:8]}"]  # fmt: skip
+    load = children.spawn("loadgen", command, stdout=subprocess.PIPE)
+    pids = {"server": server.child.pid, "loadgen": load.pid, **_broker_pid(children)}
+    meter, cpu, result = None, {}, {}
+    assert load.process.stdout is not None
+    for raw in load.process.stdout:
+        line = raw.decode().strip()
+        if line == "window-start":
+            meter = CpuMeter(pids)
+        elif line == "window-end" and meter is not None:
+            cpu = meter.read()
+        elif line.startswith("{"):
+            result = json.loads(line)
+    children.stop(load)
+    if not result:
+        raise RuntimeError(f"the load generator gave no result (exit {load.process.returncode})")
+    result["cpu"] = cpu
+    if server.target != "bare":
+        result.update(_relay_state(server.url))
+    return result
+
+
+def _broker_pid(children: Children) -> dict[str, int]:
+    brokers = [c for c in children.started if c.name == "tansu" and c.process.poll() is None]
+    return {"broker": brokers[-1].pid} if brokers else {}
+
+
+def _relay_state(url: str, timeout: float = 60.0) -> dict:
+    """The outbox backlog when the load stopped, and how long the relay then took to publish all of it.
+
+    Waiting here also keeps one run's backlog from being published during the next run's window.
+    """
+    backlog = metric_sum(scrape(f"{url}/metrics"), "feedback_ingest_outbox_backlog_messages")
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if metric_sum(scrape(f"{url}/metrics"), "feedback_ingest_outbox_backlog_messages") == 0:
+            return {"backlog_at_end": int(backlog), "drain_s": round(time.monotonic() - start, 1)}
+        time.sleep(0.5)
+    return {"backlog_at_end": int(backlog), "drain_s": None}
