@@ -12,7 +12,6 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
-from pathlib import Path
 
 from sqlalchemy import (
     BigInteger,
@@ -22,18 +21,18 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Select,
     String,
     Table,
     Text,
-    event,
     func,
     select,
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from feedback_contracts.dburl import async_database_url
+from feedback_contracts.dburl import async_database_url, async_engine
 from feedback_contracts.events import RESPONSES_TOPIC, PublicRespondent, ResponseReceived
 from feedback_contracts.responses import SurveyResponse
 
@@ -161,14 +160,7 @@ class IngestStore:
     def __init__(self, url: str) -> None:
         self.url = normalise_database_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
-        if self.is_sqlite:
-            path = self.url.split("///", 1)[1] if "///" in self.url else ""
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self.engine: AsyncEngine = create_async_engine(self.url, connect_args={"timeout": 30})
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-        else:
-            self.engine = create_async_engine(self.url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        self.engine: AsyncEngine = async_engine(self.url)
         # SQLite has one writer at a time; serialising writes here avoids "database is locked" under load.
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
 
@@ -375,39 +367,19 @@ class IngestStore:
 
     async def enqueue_latest(self, response_ids: list[str]) -> int:
         """Queue the latest revision of each response for publishing again; returns how many."""
-        now = datetime.now(UTC)
-        async with self._writing(), self.engine.begin() as conn:
-            rows = (
-                await conn.execute(
-                    select(revisions.c.response_id, revisions.c.revision, revisions.c.event)
-                    .join(
-                        responses,
-                        (responses.c.response_id == revisions.c.response_id)
-                        & (responses.c.latest_revision == revisions.c.revision),
-                    )
-                    .where(revisions.c.response_id.in_(response_ids))
-                    .order_by(revisions.c.received_at)
-                )
-            ).all()
-            if rows:
-                await conn.execute(
-                    outbox.insert(),
-                    [
-                        dict(
-                            response_id=r.response_id,
-                            revision=r.revision,
-                            topic=RESPONSES_TOPIC,
-                            payload=r.event,
-                            created_at=now,
-                        )
-                        for r in rows
-                    ],
-                )
-        return len(rows)
+        latest = (responses.c.response_id == revisions.c.response_id) & (
+            responses.c.latest_revision == revisions.c.revision
+        )
+        query = (
+            select(revisions.c.response_id, revisions.c.revision, revisions.c.event)
+            .join(responses, latest)
+            .where(revisions.c.response_id.in_(response_ids))
+            .order_by(revisions.c.received_at)
+        )
+        return await self._requeue(query)
 
     async def enqueue_replay(self, *, since: datetime | None = None, response_id: str | None = None) -> int:
         """Queue stored revisions for publishing again, in their original order; returns how many."""
-        now = datetime.now(UTC)
         query = select(revisions.c.response_id, revisions.c.revision, revisions.c.event).order_by(
             revisions.c.received_at, revisions.c.response_id, revisions.c.revision
         )
@@ -415,6 +387,11 @@ class IngestStore:
             query = query.where(revisions.c.received_at >= since)
         if response_id is not None:
             query = query.where(revisions.c.response_id == response_id)
+        return await self._requeue(query)
+
+    async def _requeue(self, query: Select) -> int:
+        """Copy the stored events that `query` selects into the outbox, in its order."""
+        now = datetime.now(UTC)
         async with self._writing(), self.engine.begin() as conn:
             rows = (await conn.execute(query)).all()
             if rows:
@@ -432,15 +409,6 @@ class IngestStore:
                     ],
                 )
         return len(rows)
-
-
-def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
-    # WAL lets the relay read while the API writes; FULL sync makes a commit durable before the 202.
-    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
 
 
 class _NoLock:

@@ -12,7 +12,6 @@ import asyncio
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -25,7 +24,6 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    event,
     func,
     insert,
     or_,
@@ -33,9 +31,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from feedback_contracts.dburl import async_database_url
+from feedback_contracts.dburl import async_database_url, async_engine
 
 metadata = MetaData()
 
@@ -127,14 +125,7 @@ class NotifyStore:
     def __init__(self, url: str) -> None:
         self.url = async_database_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
-        if self.is_sqlite:
-            path = self.url.split("///", 1)[1] if "///" in self.url else ""
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self.engine: AsyncEngine = create_async_engine(self.url, connect_args={"timeout": 30})
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-        else:
-            self.engine = create_async_engine(self.url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        self.engine: AsyncEngine = async_engine(self.url)
         self._lock = asyncio.Lock() if self.is_sqlite else None
 
     async def create(self) -> None:
@@ -377,10 +368,3 @@ class NotifyStore:
                 .values(digest_key=f"{owner_id}:digest:{digest_id}")
             )
             return len(rows)
-
-
-def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
-    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.close()
