@@ -1,7 +1,7 @@
 """Nothing accepted is lost: while statements are being posted, each service is killed (-9) once at a random
 moment and restarted; every accepted statement still reaches exactly its owners, each alert once by Message-ID.
 
-`make test` runs it with 40 statements; `make reliability` with 500 (RELIABILITY_RESPONSES).
+`make test` and `make reliability` run it with 500 statements (RELIABILITY_RESPONSES sets another number).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def _expected_owners(seed: dict) -> list[str]:
 def test_every_accepted_statement_reaches_exactly_its_owners_while_each_service_is_killed_once(
     tmp_path: Path, seed002_response: dict, unique: str, eventually
 ) -> None:
-    total = int(os.environ.get("RELIABILITY_RESPONSES", "40"))
+    total = int(os.environ.get("RELIABILITY_RESPONSES", "500"))
     rng = random.Random(os.environ.get("RELIABILITY_SEED", unique))
     kafka_port = free_port()
     bootstrap = f"127.0.0.1:{kafka_port}"
