@@ -78,6 +78,21 @@ def test_a_named_priority_in_an_inflected_form_routes_by_its_title() -> None:
     assert title.match == "Asiakkuus keskiössä"
 
 
+def test_a_distinctive_title_word_inside_a_compound_names_its_section() -> None:
+    # "Palveluhankinnoissa" (in service procurements) holds "hankinta", the rarest word of 5.3.2's title.
+    sections = shared_classifier().classify("Palveluhankinnoissa painopiste tulisi siirtää suoritteista tuloksiin.")
+    (title,) = [r for s in sections if s.section_id == "5.3.2" for r in s.reasons if r.kind == "title"]
+    assert title.match == "Palveluhankinnoissa" and title.span == (0, 19)
+
+
+def test_a_name_voikko_does_not_know_still_loses_its_case_ending() -> None:
+    analyzer = shared_classifier().model.analyzer
+    if analyzer.name != "voikko":
+        pytest.fail("Voikko is not installed: make test installs libvoikko1 and voikko-fi")
+    assert analyzer.features("TyöHämeen") == analyzer.features("TyöHäme")
+    assert analyzer.features("Kriisinkestävyyttä")[0] == "kriisinkestävyys"
+
+
 def test_the_service_answers_post_v1_classify_with_the_same_json(tmp_path: Path) -> None:
     app = create_app(ClassifySettings(owners_file=Path(__file__).parents[3] / "config" / "owners.example.yaml"))
     client = TestClient(app)

@@ -27,6 +27,7 @@ GRID: dict[str, Sequence[object]] = {
     "references_exclusive": (True, False),
     "title_min_idf": (2.5, 3.0, 3.5, 99.0),
     "title_coverage": (0.5, 0.67, 1.0),
+    "title_head_idf": (2.5, 2.7, 3.0, 3.5, 4.0, 99.0),
     "sentence_weight": (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
     "min_similarity_terms": (2, 4, 6, 8),
     "excluded_chapters": (("1", "6"), ("1", "6", "7"), ("1", "4", "6"), ("1", "4", "6", "7")),

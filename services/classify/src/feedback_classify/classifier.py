@@ -47,6 +47,9 @@ class Params:
     partner_threshold: float = 0.05
     title_min_idf: float = 3.0
     title_coverage: float = 1.0
+    # A title word this distinctive names its section on its own ("Palveluhankinnoissa" -> "Hankintojen
+    # ja järjestämisen linjaukset"); 99 turns the rule off.
+    title_head_idf: float = 99.0
     sentence_weight: float = 0.0
     min_similarity_terms: int = 4
     references_exclusive: bool = True
@@ -268,13 +271,15 @@ class Classifier:
             add(sid, 1.0, reason)
         if routed and params.references_exclusive:
             return sorted(routed.values(), key=lambda s: -s.score)
+        excluded = params.excluded_chapters
         for sid, head_idf, share, reason in found.titles:
             if head_idf >= params.title_min_idf and share >= params.title_coverage - 1e-9:
                 add(sid, 0.9, reason)
+            elif head_idf >= params.title_head_idf and sid.split(".")[0] not in excluded:
+                add(sid, 0.8, reason)
         for sid, reason in found.terms:
             add(sid, 0.85, reason)
 
-        excluded = params.excluded_chapters
         ws = params.sentence_weight
         similarity = {
             sid: max(v, ws * found.sentence_similarity.get(sid, 0.0))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import Protocol
 
@@ -101,6 +101,7 @@ class VoikkoAnalyzer:
         import libvoikko  # Debian: libvoikko1 + voikko-fi; PyPI: libvoikko (the ctypes binding)
 
         self._voikko = libvoikko.Voikko("fi")
+        self._unknown = _suffix_stripper()
         self.features = lru_cache(maxsize=cache_size)(self._features)  # type: ignore[method-assign]
 
     def _features(self, word: str) -> tuple[str, ...]:
@@ -108,7 +109,9 @@ class VoikkoAnalyzer:
         if not analyses and "-" in word:
             return tuple(f for part in word.split("-") if part for f in self.features(part))
         if not analyses:
-            return (word.lower(),)
+            # A name or coinage Voikko does not know ("TyöHämeen", "EHTA:n"): its case ending still has to
+            # go, or "TyöHämeen" in a statement never meets "TyöHäme" in the draft.
+            return (self._unknown(word.lower()),)
         # Of several readings prefer the one with the fewest compound parts ("moni+kanava", not "moni+kana+vaisu").
         readings = [(_compound_parts(a.get("WORDBASES", "")), a) for a in analyses]
         # On a tie prefer the reading whose base form is the word itself: "strategia" is a strategy, not
@@ -120,6 +123,15 @@ class VoikkoAnalyzer:
         if len(parts) > 1:
             return (base, *[p for p in parts if p != base])
         return (base,)
+
+
+def _suffix_stripper() -> Callable[[str], str]:
+    """Snowball's Finnish stemmer for words outside Voikko's dictionary; the word itself without PyStemmer."""
+    try:
+        import Stemmer
+    except ImportError:
+        return lambda word: word
+    return Stemmer.Stemmer("finnish").stemWord
 
 
 def _compound_parts(wordbases: str) -> list[str]:
