@@ -136,7 +136,23 @@ class StrategyModel:
         for sid, lemmas in documents.items():
             for term, weight in self.vector(lemmas).items():
                 self.index[term].append((sid, weight))
+        self.section_terms: dict[str, dict[str, float]] = defaultdict(dict)
+        for term, postings in self.index.items():
+            for sid, weight in postings:
+                self.section_terms[sid][term] = weight
         self.titles = {sid: self._title_terms(taxonomy.get(sid).title) for sid in self.candidates}  # type: ignore[union-attr]
+        # Each title's rarest word: a title is only looked for where its rarest word stands.
+        self.title_heads = {
+            sid: max(title, key=lambda t: self.idf.get(t, 0.0)) for sid, title in self.titles.items() if title
+        }
+        self.title_head_idf = {
+            sid: max(self.idf.get(t, 0.0) for t in title) for sid, title in self.titles.items() if title
+        }
+        self._heads_by_word = {
+            head: [sid for sid, h in self.title_heads.items() if h == head] for head in self.title_heads.values()
+        }
+        self._long_heads = [head for head in self._heads_by_word if len(head) > 5]
+        self._heads_in = functools.lru_cache(maxsize=100_000)(self._heads_in_uncached)
         self.figures = _figure_sections(taxonomy)
 
     def lemmas(self, text: str) -> list[str]:
@@ -157,6 +173,21 @@ class StrategyModel:
             for sid, section_weight in self.index.get(term, ()):
                 scores[sid] += weight * section_weight
         return scores
+
+    def _heads_in_uncached(self, lemma: str) -> tuple[str, ...]:
+        """The title heads a base form names: itself, or a long head inside a compound."""
+        found = [head for head in self._long_heads if head in lemma and head != lemma]
+        if lemma in self._heads_by_word:
+            found.append(lemma)
+        return tuple(found)
+
+    def titles_named(self, base_forms: list[tuple[str, int, int]]) -> set[str]:
+        """Sections whose title's rarest word occurs among these base forms."""
+        sections: set[str] = set()
+        for lemma in {lemma for lemma, _, _ in base_forms}:
+            for head in self._heads_in(lemma):
+                sections.update(self._heads_by_word[head])
+        return sections
 
     def _title_terms(self, title: str) -> tuple[str, ...]:
         terms = []
@@ -205,15 +236,28 @@ class Classifier:
         self.question_vectors = {
             q.number: self.model.vector(self.model.lemmas(q.text)) for q in questionnaire.questions if q.text
         }
+        self.question_priors = {n: dict(self.model.similarities(v)) for n, v in self.question_vectors.items()}
+        order = {section.id: index for index, section in enumerate(taxonomy.sections)}
+        self._section_order = lambda sid: order.get(sid, len(order))
 
     def classify(
         self, text: str, question: int | None = None, respondent_type: RespondentType | None = None
     ) -> list[SectionScore]:
         """Sections for one paragraph, strongest first."""
-        return self.decide(self.signals(text, question, respondent_type), self.params)
+        params = self.params
+        return self.decide(self.signals(text, question, respondent_type, params.sentence_weight > 0), params)
 
-    def signals(self, text: str, question: int | None, respondent_type: RespondentType | None) -> Signals:
-        """Everything the text says, before any threshold is applied (so calibration can sweep thresholds)."""
+    def signals(
+        self,
+        text: str,
+        question: int | None,
+        respondent_type: RespondentType | None,
+        sentences: bool = True,
+    ) -> Signals:
+        """Everything the text says, before any threshold is applied (so calibration can sweep thresholds).
+
+        `sentences=False` skips the per-sentence similarity, which only counts when `sentence_weight` > 0.
+        """
         found = Signals(respondent_type=respondent_type)
         for ref in find_references(text):
             if self._routable_reference(ref.section_id):
@@ -226,11 +270,11 @@ class Classifier:
         words = [(s, e, self.model.analyzer.features(w)) for w, s, e in tokens(text)]
         base_forms = [(f[0], s, e) for s, e, f in words if f]
         all_features = [x for _, _, f in words for x in f]
-        for sid, title in self.model.titles.items():
-            named = self._title_span(title, base_forms)
+        for sid in sorted(self.model.titles_named(base_forms), key=self._section_order):
+            named = self._title_span(self.model.titles[sid], base_forms, self.model.title_heads[sid])
             if named is not None:
                 span, share = named
-                head_idf = max(self.model.idf.get(t, 0.0) for t in title)
+                head_idf = self.model.title_head_idf[sid]
                 reason = Reason(kind="title", match=text[span[0] : span[1]], span=span)
                 found.titles.append((sid, head_idf, share, reason))
         lemma_set = set(all_features)
@@ -241,7 +285,7 @@ class Classifier:
         found.vector = self.model.vector([f for f in all_features if f not in STOP_LEMMAS and len(f) > 2])
         found.similarity = dict(self.model.similarities(found.vector))
         # A paragraph about two things resembles each section less than its sentences do.
-        for sentence in _SENTENCE_END.split(text):
+        for sentence in _SENTENCE_END.split(text) if sentences else ():
             sentence_vector = self.model.vector(
                 [
                     f
@@ -254,8 +298,8 @@ class Classifier:
                 for sid, value in self.model.similarities(sentence_vector).items():
                     if value > found.sentence_similarity.get(sid, 0.0):
                         found.sentence_similarity[sid] = value
-        if question is not None and question in self.question_vectors:
-            found.question_prior = dict(self.model.similarities(self.question_vectors[question]))
+        if question is not None and question in self.question_priors:
+            found.question_prior = self.question_priors[question]
         return found
 
     def decide(self, found: Signals, params: Params) -> list[SectionScore]:
@@ -320,15 +364,12 @@ class Classifier:
         return "." in section_id or not self.taxonomy.children(section_id)
 
     def _title_span(
-        self, title: tuple[str, ...], base_forms: list[tuple[str, int, int]]
+        self, title: tuple[str, ...], base_forms: list[tuple[str, int, int]], head: str
     ) -> tuple[tuple[int, int], float] | None:
         """Where the paragraph names the section's title, and how much of it: its words close together,
         in any inflection, always including the title's rarest word (which may also stand inside a
         compound: "vastuutyöntekijämallin" names "Vastuutyöntekijä asiakkaan tukena").
         """
-        if not title:
-            return None
-        head = max(title, key=lambda t: self.model.idf.get(t, 0.0))
         window = len(title) + 2
         best: tuple[tuple[int, int], float] | None = None
         for start, (lemma, _, _) in enumerate(base_forms):
@@ -345,5 +386,6 @@ class Classifier:
         return best
 
     def _shared_terms(self, vector: dict[str, float], section_id: str, limit: int = 4) -> tuple[str, ...]:
-        weights = {t: w * sw for t, w in vector.items() for sid, sw in self.model.index.get(t, ()) if sid == section_id}
+        own = self.model.section_terms.get(section_id, {})
+        weights = {t: w * own[t] for t, w in vector.items() if t in own}
         return tuple(t for t, _ in sorted(weights.items(), key=lambda item: -item[1])[:limit])
