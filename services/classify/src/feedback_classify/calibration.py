@@ -93,7 +93,7 @@ def calibrate(
 ) -> tuple[Params, Score]:
     """The parameters that score best on `labels`, by coordinate ascent over the grid.
 
-    From each starting point (the defaults, and each grid corner of the two thresholds), every parameter
+    From each starting point (`Params()`'s defaults, and each grid corner of the two thresholds), every parameter
     in turn takes the grid value that scores best with the others fixed, until a round changes nothing.
     Deterministic: the same labels always give the same parameters.
     """
@@ -109,8 +109,11 @@ def calibrate(
         )
         return (round(result.f1, 4), round(min(result.precision, result.recall), 4), -result.predicted), result
 
-    starts = [classifier.params] + [
-        replace(classifier.params, similarity_threshold=t, relative_threshold=r)  # type: ignore[arg-type]
+    # From the defaults, never from the classifier's current (shipped) parameters: the result must not
+    # depend on what an earlier calibration chose.
+    origin = Params()
+    starts = [origin] + [
+        replace(origin, similarity_threshold=t, relative_threshold=r)  # type: ignore[arg-type]
         for t in (grid["similarity_threshold"][0], grid["similarity_threshold"][-1])
         for r in (grid["relative_threshold"][0], grid["relative_threshold"][-1])
     ]
