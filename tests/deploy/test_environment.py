@@ -19,7 +19,7 @@ SOURCES = [("compose", None)] + [("k8s", overlay) for overlay in OVERLAYS]
 # admin tokens the admin endpoints are off.
 DEPLOYMENT_REQUIRED = {
     "ingest": [frozenset({"DATABASE_URL", "INGEST_DATABASE_URL"}), frozenset({"ADMIN_API_TOKENS"})],
-    "classify": [],
+    "classify": [frozenset({"ADMIN_API_TOKENS"})],
     "notify": [frozenset({"DATABASE_URL", "NOTIFY_DATABASE_URL"}), frozenset({"ADMIN_API_TOKENS"})],
 }
 

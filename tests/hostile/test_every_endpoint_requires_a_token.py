@@ -66,7 +66,9 @@ def notify(tmp_path: Path):  # noqa: ANN201
 
 @pytest.fixture
 def classify():  # noqa: ANN201
-    settings = ClassifySettings(kafka_bootstrap_servers=UNREACHABLE_BROKER, owners_file=OWNERS_FILE)
+    settings = ClassifySettings(
+        kafka_bootstrap_servers=UNREACHABLE_BROKER, owners_file=OWNERS_FILE, admin_api_tokens=",".join(ADMIN_TOKENS)
+    )
     return create_classify(settings, configure_logs=False, registry=CollectorRegistry())
 
 
@@ -157,14 +159,20 @@ def test_every_notify_endpoint_but_health_metrics_and_docs_answers_401_without_a
     assert answers | wrong == dict.fromkeys(answers | wrong, 401)
 
 
-def test_every_classify_endpoint_but_health_metrics_docs_and_the_stateless_classifier_answers_401_without_a_token(
+def test_every_classify_endpoint_but_health_metrics_and_docs_answers_401_without_a_token(
     classify,  # noqa: ANN001
 ) -> None:
-    # POST /v1/classify is an internal, stateless endpoint (it routes one paragraph and stores nothing);
-    # everything else that acts must refuse a caller without a token.
-    protected = [(m, p) for m, p in asgi_routes(classify) if not is_open(m, p) and p != "/v1/classify"]
+    protected = [(m, p) for m, p in asgi_routes(classify) if not is_open(m, p)]
+    assert ("POST", "/v1/classify") in protected
     answers = {f"{m} {p}": ask_asgi(classify, m, p).status_code for m, p in protected}
-    assert answers == dict.fromkeys(answers, 401)
+    wrong = {
+        f"{m} {p} (wrong token)": ask_asgi(classify, m, p, {"Authorization": f"Bearer {ADMIN_TOKENS[0]}x"}).status_code
+        for m, p in protected
+    }
+    assert answers | wrong == dict.fromkeys(answers | wrong, 401)
+    # And with a token the same endpoint answers: the 401 above is the token's doing, not a broken route.
+    allowed = ask_asgi(classify, "POST", "/v1/classify", {"Authorization": f"Bearer {ADMIN_TOKENS[1]}"})
+    assert allowed.status_code == 422  # the body "{}" has no text: the token itself was accepted
 
 
 # --- tokens are compared in constant time ------------------------------------------------------------------------
@@ -238,3 +246,17 @@ def test_notify_decides_on_what_compare_digest_says_and_nothing_else(notify, mon
     patch_compare_digest(monkeypatch, forced=True)
     wrong = ask_asgi(notify, "POST", "/v1/admin/flush-digests?owner=nobody", {"Authorization": "Bearer wrong"})
     assert wrong.status_code == 404  # past the token check: "no owner 'nobody'"
+
+
+def test_classify_compares_a_token_with_every_configured_token_through_compare_digest_and_obeys_it(
+    classify,  # noqa: ANN001
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    recorder = patch_compare_digest(monkeypatch)
+    assert ask_asgi(classify, "POST", "/v1/classify", {"Authorization": "Bearer not-a-token"}).status_code == 401
+    compared = {token for presented, token in recorder.calls if presented == b"not-a-token"}
+    assert compared == {t.encode() for t in ADMIN_TOKENS}
+    patch_compare_digest(monkeypatch, forced=False)
+    assert ask_asgi(classify, "POST", "/v1/classify", {"Authorization": f"Bearer {ADMIN_TOKENS[0]}"}).status_code == 401
+    patch_compare_digest(monkeypatch, forced=True)
+    assert ask_asgi(classify, "POST", "/v1/classify", {"Authorization": "Bearer wrong"}).status_code == 422

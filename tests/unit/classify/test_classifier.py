@@ -94,8 +94,9 @@ def test_a_name_voikko_does_not_know_still_loses_its_case_ending() -> None:
 
 
 def test_the_service_answers_post_v1_classify_with_the_same_json(tmp_path: Path) -> None:
-    app = create_app(ClassifySettings(owners_file=Path(__file__).parents[3] / "config" / "owners.example.yaml"))
-    client = TestClient(app)
+    owners = Path(__file__).parents[3] / "config" / "owners.example.yaml"
+    app = create_app(ClassifySettings(owners_file=owners, admin_api_tokens="office-token"))
+    client = TestClient(app, headers={"Authorization": "Bearer office-token"})
     answer = client.post("/v1/classify", json={"text": "Luku 5.3.1.6 on tärkeä.", "respondent_type": "Työllisyysalue"})
     assert answer.status_code == 200
     assert answer.json()["sections"][0]["id"] == "5.3.1.6"

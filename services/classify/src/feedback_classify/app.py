@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 
@@ -159,8 +160,21 @@ def create_app(
                 extra={"response_id": event.response_id, "revision": event.revision},
             )
 
-    @post(description="Route one paragraph: {text, question?, respondent_type?} -> {sections: [{id, score, reasons}]}")
+    @post(
+        description="Route one paragraph (bearer token from ADMIN_API_TOKENS): "
+        "{text, question?, respondent_type?} -> {sections: [{id, score, reasons}]}"
+    )
     async def classify_text(request: Request) -> AsgiResponse:
+        header = request.headers.get("authorization", "")
+        presented = header[7:].encode() if header.lower().startswith("bearer ") else b""
+        # Against every configured token, each in constant time.
+        matches = [hmac.compare_digest(presented, token.encode()) for token in settings.admin_tokens]
+        if not (settings.admin_tokens and any(matches)):
+            return AsgiResponse(
+                json.dumps({"detail": "missing or invalid bearer token"}).encode(),
+                401,
+                headers={"content-type": "application/json", "www-authenticate": "Bearer"},
+            )
         try:
             body = json.loads(await request.body())
             if not isinstance(body, dict) or not isinstance(body.get("text"), str):

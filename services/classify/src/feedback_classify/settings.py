@@ -24,3 +24,10 @@ class ClassifySettings(KafkaSettings):
     classifier_params_file: Path | None = Field(
         default=None, description="Calibration file (feedback calibrate --write); default: the one shipped."
     )
+    admin_api_tokens: str = Field(
+        default="", description="Comma-separated bearer tokens of POST /v1/classify (none: it refuses everyone)."
+    )
+
+    @property
+    def admin_tokens(self) -> tuple[str, ...]:
+        return tuple(t.strip() for t in self.admin_api_tokens.split(",") if t.strip())
