@@ -1,7 +1,19 @@
 """Ingest's durable store: responses, their revisions, contact data and the transactional outbox.
 
-SQLAlchemy Core over an async engine: SQLite (aiosqlite) by default, PostgreSQL (asyncpg) when
-DATABASE_URL says so. Contact data live in their own table so that erasing them leaves the statement.
+SQLite by default, PostgreSQL (asyncpg) when DATABASE_URL says so. Contact data live in their own table so
+that erasing them leaves the statement.
+
+Accepts are committed in groups: the accepts waiting when the writer is free go into ONE transaction, each
+still decided on its own (new revision, identical repeat, conflict) against what is stored and what the
+group stored before it, and every caller hears its answer only once that transaction committed.
+
+On SQLite the hot writes (accepts, the relay marking rows sent) use the standard library's driver on one
+connection of their own, with a few set-based statements per group: BEGIN IMMEDIATE and the statements run
+on the event loop (they only touch SQLite's page cache), and COMMIT, which waits for the disk, runs in a
+dedicated thread. One thread hop per group: a thread that ran every statement would hand the GIL back and
+forth with the busy event loop, waiting up to the interpreter's switch interval each time. The rare writes
+(erasure, replay) run whole in that thread. On PostgreSQL every write is one transaction of SQLAlchemy Core
+through the async engine (asyncpg). Reads go through the async engine on both.
 """
 
 from __future__ import annotations
@@ -9,9 +21,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from dataclasses import dataclass
+import logging
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
+from typing import TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -25,17 +42,24 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
+    create_engine,
+    event,
     func,
+    insert,
     select,
     update,
 )
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from feedback_contracts.dburl import async_database_url, async_engine
 from feedback_contracts.events import RESPONSES_TOPIC, PublicRespondent, ResponseReceived
 from feedback_contracts.responses import SurveyResponse
 
+log = logging.getLogger("feedback.ingest.store")
+T = TypeVar("T")
 metadata = MetaData()
 
 responses = Table(
@@ -154,6 +178,35 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+@dataclass
+class _Pending:
+    """One accept waiting for the writer: what was posted and the future its request awaits."""
+
+    response: SurveyResponse
+    received_at: datetime
+    digest: str
+    future: asyncio.Future[AcceptResult] | None = field(default=None, repr=False)
+
+
+@dataclass
+class _Plan:
+    """What a group of accepts decided, and the rows its transaction writes."""
+
+    outcomes: list[AcceptResult | ConflictError] = field(default_factory=list)
+    new_responses: dict[str, dict] = field(default_factory=dict)
+    changed_responses: dict[str, dict] = field(default_factory=dict)
+    revisions: list[dict] = field(default_factory=list)
+    # Per response accepted: its last accepted revision's contact row, or None when it came without one.
+    contacts: dict[str, dict | None] = field(default_factory=dict)
+    outbox: list[dict] = field(default_factory=list)
+
+
+# How many waiting accepts one transaction takes at most.
+MAX_GROUP = 256
+# How long a write waits for another process (e.g. `feedback replay`) to release SQLite's write lock.
+SQLITE_BUSY_TIMEOUT_S = 30.0
+
+
 class IngestStore:
     """Accepts revisions atomically with their outbox rows, and serves the relay and the read endpoints."""
 
@@ -161,10 +214,28 @@ class IngestStore:
         self.url = normalise_database_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         self.engine: AsyncEngine = async_engine(self.url)
-        # SQLite has one writer at a time; serialising writes here avoids "database is locked" under load.
+        self._sqlite_path = _sqlite_path(self.url) if self.is_sqlite else ""
+        self._sqlite: sqlite3.Connection | None = None
+        self._sqlite_reads: sqlite3.Connection | None = None
+        self._sqlite_engine: Engine | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        # SQLite has one writer at a time: the writes of this process take turns here.
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._waiting: list[_Pending] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def close(self) -> None:
+        if self._writer is not None:
+            await asyncio.shield(self._writer)
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+            self._thread = None
+        for connection in (self._sqlite, self._sqlite_reads):
+            if connection is not None:
+                connection.close()
+        self._sqlite = self._sqlite_reads = None
+        if self._sqlite_engine is not None:
+            self._sqlite_engine.dispose()
         await self.engine.dispose()
 
     async def ping(self) -> bool:
@@ -175,110 +246,139 @@ class IngestStore:
         except Exception:
             return False
 
+    # Writing ------------------------------------------------------------------------------------
+
+    def _writer_thread(self) -> ThreadPoolExecutor:
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-sqlite-commit")
+        return self._thread
+
+    async def _write(self, work: Callable[[Connection], T]) -> T:
+        """A rare write: `work(connection)` in one transaction of SQLAlchemy Core (SQLite: in the writer thread)."""
+        if not self.is_sqlite:
+            async with self.engine.begin() as conn:
+                return await conn.run_sync(work)
+        if self._sqlite_engine is None:
+            self._sqlite_engine = _sqlite_sync_engine(self._sqlite_path)
+        engine = self._sqlite_engine
+
+        def in_thread() -> T:
+            with engine.begin() as conn:
+                return work(conn)
+
+        assert self._write_lock is not None
+        async with self._write_lock:
+            return await asyncio.get_running_loop().run_in_executor(self._writer_thread(), in_thread)
+
+    async def _write_sqlite(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """A hot write on SQLite: `work(connection)` between BEGIN IMMEDIATE and a COMMIT in the writer thread."""
+        assert self._write_lock is not None
+        loop = asyncio.get_running_loop()
+        async with self._write_lock:
+            if self._sqlite is None:
+                self._sqlite = await loop.run_in_executor(self._writer_thread(), _sqlite_connection, self._sqlite_path)
+            connection = self._sqlite
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:
+                # Another process holds the write lock: wait for it in the thread, not on the event loop.
+                await loop.run_in_executor(self._writer_thread(), _begin_waiting, connection)
+            try:
+                result = work(connection)
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            commit = loop.run_in_executor(self._writer_thread(), _commit, connection)
+            try:
+                await asyncio.shield(commit)
+            except asyncio.CancelledError:
+                # The commit goes on in the thread: keep the connection to it until it is over.
+                await asyncio.wait({commit})
+                raise
+            return result
+
+    # Accepting ----------------------------------------------------------------------------------
+
     async def accept(self, response: SurveyResponse, received_at: datetime) -> AcceptResult:
-        """Store a revision and its outbox row in one transaction, or say why it is a duplicate or a conflict."""
-        digest = content_hash(response)
+        """Store a revision and its outbox row durably, or say why it is a duplicate or a conflict.
+
+        Returns once the transaction holding it committed; raises ConflictError, or the database's error
+        when that transaction failed (then nothing of it was stored).
+        """
+        loop = asyncio.get_running_loop()
+        pending = _Pending(response, received_at, content_hash(response), loop.create_future())
+        self._waiting.append(pending)
+        if self._writer is None:
+            self._writer = loop.create_task(self._write_waiting(), name="ingest-group-commit")
+        assert pending.future is not None
+        return await pending.future
+
+    async def _write_waiting(self) -> None:
+        """Commit what waits, a group per transaction, until nothing does."""
+        try:
+            while self._waiting:
+                group = self._waiting[:MAX_GROUP]
+                del self._waiting[:MAX_GROUP]
+                await self._commit_group(group)
+        finally:
+            self._writer = None
+
+    async def _commit_group(self, group: list[_Pending]) -> None:
+        try:
+            outcomes = await self._accept_group(group)
+        except Exception as exc:
+            if len(group) == 1:
+                _answer(group[0], exc)
+                return
+            # What one request sent must not fail the others: each again, on its own.
+            log.warning(
+                "a group of %d accepts failed (%s: %s); retrying them one by one", len(group), type(exc).__name__, exc
+            )
+            for pending in group:
+                try:
+                    (outcome,) = await self._accept_group([pending])
+                except Exception as single:
+                    outcome = single
+                _answer(pending, outcome)
+            return
+        for pending, outcome in zip(group, outcomes, strict=True):
+            _answer(pending, outcome)
+
+    async def _accept_group(self, group: list[_Pending]) -> list[AcceptResult | ConflictError]:
         for attempt in range(3):
             try:
-                if self._write_lock is not None:
-                    async with self._write_lock:
-                        return await self._accept(response, received_at, digest)
-                return await self._accept(response, received_at, digest)
-            except IntegrityError:
-                # Two first submissions of one response raced; the loser sees the winner's row next time.
+                if self.is_sqlite:
+                    return await self._write_sqlite(lambda connection: _accept_sqlite(connection, group))
+                return await self._write(lambda conn: _accept_core(conn, group))
+            except (IntegrityError, sqlite3.IntegrityError):
+                # Another process stored a first revision of one of these responses meanwhile: read again.
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
 
-    async def _accept(self, response: SurveyResponse, received_at: datetime, digest: str) -> AcceptResult:
-        rid, rev = response.response_id, response.revision
-        async with self.engine.begin() as conn:
-            query = select(responses.c.latest_revision).where(responses.c.response_id == rid)
-            if not self.is_sqlite:
-                query = query.with_for_update()
-            latest = (await conn.execute(query)).scalar_one_or_none()
-            if latest is not None:
-                existing = (
-                    await conn.execute(
-                        select(revisions.c.content_hash, revisions.c.replaces_revision).where(
-                            revisions.c.response_id == rid, revisions.c.revision == rev
-                        )
-                    )
-                ).first()
-                if existing is not None:
-                    if existing.content_hash == digest:
-                        return AcceptResult(Outcome.DUPLICATE, rid, rev, existing.replaces_revision)
-                    raise ConflictError(
-                        f"revision {rev} of response {rid!r} was already accepted with different content; "
-                        "an edit must come with a higher revision"
-                    )
-                if rev < latest:
-                    raise ConflictError(
-                        f"revision {rev} of response {rid!r} is older than the latest stored revision {latest}"
-                    )
-            replaces = latest
-            event = ResponseReceived(
-                survey_id=response.survey_id,
-                response_id=rid,
-                revision=rev,
-                replaces_revision=replaces,
-                submitted_at=response.submitted_at,
-                received_at=received_at,
-                source=response.source,
-                respondent=PublicRespondent(
-                    organization=response.respondent.organization, title=response.respondent.title
-                ),
-                respondent_type=response.respondent_type,
-                answers=tuple(sorted(response.answers, key=lambda a: a.question)),
-            )
-            payload = event.model_dump_json()
-            if latest is None:
-                await conn.execute(
-                    responses.insert().values(
-                        response_id=rid,
-                        survey_id=response.survey_id,
-                        latest_revision=rev,
-                        created_at=received_at,
-                        updated_at=received_at,
-                    )
-                )
-            else:
-                await conn.execute(
-                    update(responses)
-                    .where(responses.c.response_id == rid)
-                    .values(latest_revision=rev, updated_at=received_at)
-                )
-            await conn.execute(
-                revisions.insert().values(
-                    response_id=rid,
-                    revision=rev,
-                    content_hash=digest,
-                    replaces_revision=replaces,
-                    source=response.source,
-                    submitted_at=response.submitted_at,
-                    received_at=received_at,
-                    event=payload,
-                )
-            )
-            await self._store_contact(conn, response, received_at)
-            await conn.execute(
-                outbox.insert().values(
-                    response_id=rid, revision=rev, topic=RESPONSES_TOPIC, payload=payload, created_at=received_at
-                )
-            )
-        return AcceptResult(Outcome.ACCEPTED, rid, rev, replaces)
-
-    async def _store_contact(self, conn: AsyncConnection, response: SurveyResponse, now: datetime) -> None:
-        person = response.respondent
-        values = dict(first_name=person.first_name, last_name=person.last_name, email=person.email, phone=person.phone)
-        await conn.execute(contacts.delete().where(contacts.c.response_id == response.response_id))
-        if any(values.values()):
-            await conn.execute(contacts.insert().values(response_id=response.response_id, updated_at=now, **values))
-
     # The relay's side -------------------------------------------------------------------------
+
+    def _relay_reads(self) -> sqlite3.Connection:
+        """SQLite: the relay's reads, on the event loop (a WAL reader waits for no writer; the rows it reads were
+        just written, so they come from the page cache). Through aiosqlite each read took several thread hops."""
+        if self._sqlite_reads is None:
+            self._sqlite_reads = sqlite3.connect(
+                self._sqlite_path, timeout=SQLITE_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+        return self._sqlite_reads
 
     async def unsent(self, limit: int) -> list[OutboxRow]:
         """The oldest unsent outbox rows, in the order they were accepted."""
+        if self.is_sqlite:
+            found = self._relay_reads().execute(
+                "SELECT id, response_id, revision, topic, payload, created_at FROM outbox "
+                "WHERE sent_at IS NULL ORDER BY id LIMIT ?",
+                (limit,),
+            )
+            return [
+                OutboxRow(id_, rid, rev, topic, payload, _utc(datetime.fromisoformat(created)))  # type: ignore[arg-type]
+                for id_, rid, rev, topic, payload, created in found
+            ]
         async with self.engine.connect() as conn:
             rows = await conn.execute(
                 select(outbox).where(outbox.c.sent_at.is_(None)).order_by(outbox.c.id).limit(limit)
@@ -289,24 +389,51 @@ class IngestStore:
             ]
 
     async def mark_sent(self, rows: list[OutboxRow], sent_at: datetime) -> None:
-        """Mark rows sent (after the broker acknowledged them) and their revisions published."""
+        """Mark rows sent (after the broker acknowledged them) and their revisions published: one UPDATE each."""
         if not rows:
             return
-        async with self._writing(), self.engine.begin() as conn:
-            await conn.execute(update(outbox).where(outbox.c.id.in_([r.id for r in rows])).values(sent_at=sent_at))
-            for row in rows:
-                await conn.execute(
-                    update(revisions)
-                    .where(
-                        revisions.c.response_id == row.response_id,
-                        revisions.c.revision == row.revision,
-                        revisions.c.published_at.is_(None),
-                    )
-                    .values(published_at=sent_at)
+        ids = [r.id for r in rows]
+        keys = list(dict.fromkeys((r.response_id, r.revision) for r in rows))
+        if self.is_sqlite:
+            at = _sqlite_time(sent_at)
+
+            def mark_sqlite(connection: sqlite3.Connection) -> None:
+                connection.execute(f"UPDATE outbox SET sent_at = ? WHERE id IN ({_marks(len(ids))})", [at, *ids])
+                # One statement for every revision, each found through the primary key (a row-value IN list
+                # would scan the table).
+                connection.executemany(
+                    "UPDATE revisions SET published_at = ? WHERE response_id = ? AND revision = ? "
+                    "AND published_at IS NULL",
+                    [(at, rid, rev) for rid, rev in keys],
                 )
+
+            await self._write_sqlite(mark_sqlite)
+            return
+
+        def mark(conn: Connection) -> None:
+            conn.execute(update(outbox).where(outbox.c.id.in_(ids)).values(sent_at=sent_at))
+            conn.execute(
+                update(revisions)
+                .where(
+                    revisions.c.response_id == bindparam("b_response_id"),
+                    revisions.c.revision == bindparam("b_revision"),
+                    revisions.c.published_at.is_(None),
+                )
+                .values(published_at=sent_at),
+                [{"b_response_id": rid, "b_revision": rev} for rid, rev in keys],
+            )
+
+        await self._write(mark)
 
     async def backlog(self) -> tuple[int, datetime | None]:
         """How many outbox rows wait, and when the oldest of them was accepted."""
+        if self.is_sqlite:
+            count, oldest = (
+                self._relay_reads()
+                .execute("SELECT count(id), min(created_at) FROM outbox WHERE sent_at IS NULL")
+                .fetchone()
+            )
+            return int(count), _utc(datetime.fromisoformat(oldest)) if oldest else None
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(
@@ -314,9 +441,6 @@ class IngestStore:
                 )
             ).one()
         return int(row[0]), _utc(row[1])
-
-    def _writing(self) -> asyncio.Lock | _NoLock:
-        return self._write_lock if self._write_lock is not None else _NoLock()
 
     # Reads, erasure and replay ----------------------------------------------------------------
 
@@ -350,9 +474,9 @@ class IngestStore:
 
     async def erase_contact(self, response_id: str) -> bool:
         """Delete a response's contact data; the statement stays. False when there was none."""
-        async with self._writing(), self.engine.begin() as conn:
-            result = await conn.execute(contacts.delete().where(contacts.c.response_id == response_id))
-        return bool(result.rowcount)
+        return await self._write(
+            lambda conn: bool(conn.execute(contacts.delete().where(contacts.c.response_id == response_id)).rowcount)
+        )
 
     async def exists(self, response_id: str) -> bool:
         async with self.engine.connect() as conn:
@@ -392,10 +516,11 @@ class IngestStore:
     async def _requeue(self, query: Select) -> int:
         """Copy the stored events that `query` selects into the outbox, in its order."""
         now = datetime.now(UTC)
-        async with self._writing(), self.engine.begin() as conn:
-            rows = (await conn.execute(query)).all()
+
+        def requeue(conn: Connection) -> int:
+            rows = conn.execute(query).all()
             if rows:
-                await conn.execute(
+                conn.execute(
                     outbox.insert(),
                     [
                         dict(
@@ -408,12 +533,288 @@ class IngestStore:
                         for r in rows
                     ],
                 )
-        return len(rows)
+            return len(rows)
+
+        return await self._write(requeue)
 
 
-class _NoLock:
-    async def __aenter__(self) -> None:
+def _answer(pending: _Pending, outcome: AcceptResult | Exception) -> None:
+    if pending.future is None or pending.future.done():  # the request went away; what it sent is kept all the same
+        return
+    if isinstance(outcome, Exception):
+        pending.future.set_exception(outcome)
+    else:
+        pending.future.set_result(outcome)
+
+
+def _plan(
+    group: Sequence[_Pending], latest: dict[str, int], stored: dict[tuple[str, int], tuple[str, int | None]]
+) -> _Plan:
+    """Decide each accept of a group, in the order they came, and collect the rows to write.
+
+    `latest` holds the latest stored revision of each of the group's responses that exist, `stored` the
+    content hash and replaced revision of each stored (response, revision) the group names. Each accept
+    is decided as if alone, after the group's earlier ones: a new revision is accepted, the same revision
+    with the same content is a duplicate, the same revision with other content or an older one a conflict.
+    """
+    plan = _Plan()
+    existing = set(latest)
+    latest = dict(latest)
+    stored = dict(stored)
+    for pending in group:
+        response, received_at = pending.response, pending.received_at
+        rid, rev = response.response_id, response.revision
+        current = latest.get(rid)
+        if current is not None:
+            seen = stored.get((rid, rev))
+            if seen is not None:
+                if seen[0] == pending.digest:
+                    plan.outcomes.append(AcceptResult(Outcome.DUPLICATE, rid, rev, seen[1]))
+                else:
+                    plan.outcomes.append(
+                        ConflictError(
+                            f"revision {rev} of response {rid!r} was already accepted with different content; "
+                            "an edit must come with a higher revision"
+                        )
+                    )
+                continue
+            if rev < current:
+                plan.outcomes.append(
+                    ConflictError(
+                        f"revision {rev} of response {rid!r} is older than the latest stored revision {current}"
+                    )
+                )
+                continue
+        payload = _event(response, received_at, current).model_dump_json()
+        if rid in existing:
+            plan.changed_responses[rid] = dict(b_response_id=rid, latest_revision=rev, updated_at=received_at)
+        elif rid in plan.new_responses:
+            plan.new_responses[rid].update(latest_revision=rev, updated_at=received_at)
+        else:
+            plan.new_responses[rid] = dict(
+                response_id=rid,
+                survey_id=response.survey_id,
+                latest_revision=rev,
+                created_at=received_at,
+                updated_at=received_at,
+            )
+        plan.revisions.append(
+            dict(
+                response_id=rid,
+                revision=rev,
+                content_hash=pending.digest,
+                replaces_revision=current,
+                source=response.source,
+                submitted_at=response.submitted_at,
+                received_at=received_at,
+                event=payload,
+            )
+        )
+        plan.contacts[rid] = _contact_row(response, received_at)
+        plan.outbox.append(
+            dict(response_id=rid, revision=rev, topic=RESPONSES_TOPIC, payload=payload, created_at=received_at)
+        )
+        latest[rid] = rev
+        stored[(rid, rev)] = (pending.digest, current)
+        plan.outcomes.append(AcceptResult(Outcome.ACCEPTED, rid, rev, current))
+    return plan
+
+
+def _stored_ids(group: Sequence[_Pending], latest: dict[str, int]) -> list[str]:
+    """The group's responses that are stored: whose revisions to look up."""
+    return list(dict.fromkeys(p.response.response_id for p in group if p.response.response_id in latest))
+
+
+def _named(group: Sequence[_Pending], rows: Iterable[Sequence]) -> dict[tuple[str, int], tuple[str, int | None]]:
+    """Of the rows (response id, revision, content hash, replaced revision) those of revisions the group names."""
+    named = {(p.response.response_id, p.response.revision) for p in group}
+    return {(rid, rev): (digest, replaces) for rid, rev, digest, replaces in rows if (rid, rev) in named}
+
+
+def _accept_core(conn: Connection, group: Sequence[_Pending]) -> list[AcceptResult | ConflictError]:
+    """A group of accepts in SQLAlchemy Core, in the caller's transaction (PostgreSQL)."""
+    ids = sorted({p.response.response_id for p in group})
+    # Lock the stored responses (in key order) against other writers until this transaction ends.
+    query = (
+        select(responses.c.response_id, responses.c.latest_revision)
+        .where(responses.c.response_id.in_(ids))
+        .order_by(responses.c.response_id)
+        .with_for_update()
+    )
+    latest: dict[str, int] = {r.response_id: r.latest_revision for r in conn.execute(query)}
+    stored: dict[tuple[str, int], tuple[str, int | None]] = {}
+    if known := _stored_ids(group, latest):
+        rows = conn.execute(
+            select(
+                revisions.c.response_id, revisions.c.revision, revisions.c.content_hash, revisions.c.replaces_revision
+            ).where(revisions.c.response_id.in_(known))
+        )
+        stored = _named(group, rows)
+    plan = _plan(group, latest, stored)
+    if plan.new_responses:
+        conn.execute(insert(responses), list(plan.new_responses.values()))
+    if plan.changed_responses:
+        conn.execute(
+            update(responses).where(responses.c.response_id == bindparam("b_response_id")),
+            list(plan.changed_responses.values()),
+        )
+    if plan.revisions:
+        conn.execute(insert(revisions), plan.revisions)
+        # A revision's contact data replace the previous revision's (or none, if it came without).
+        conn.execute(contacts.delete().where(contacts.c.response_id.in_(list(plan.contacts))))
+        if kept := [row for row in plan.contacts.values() if row is not None]:
+            conn.execute(insert(contacts), kept)
+        conn.execute(insert(outbox), plan.outbox)
+    return plan.outcomes
+
+
+_REVISION_COLUMNS = tuple(c.name for c in revisions.columns if c.name != "published_at")
+_CONTACT_COLUMNS = tuple(c.name for c in contacts.columns)
+_OUTBOX_COLUMNS = ("response_id", "revision", "topic", "payload", "created_at")
+_RESPONSE_COLUMNS = tuple(c.name for c in responses.columns)
+_TIMES = frozenset({"created_at", "updated_at", "submitted_at", "received_at"})
+
+
+def _accept_sqlite(connection: sqlite3.Connection, group: Sequence[_Pending]) -> list[AcceptResult | ConflictError]:
+    """A group of accepts with the standard library's driver, in the caller's transaction (SQLite).
+
+    Times are stored as SQLAlchemy stores them in SQLite (UTC, without offset), so the reads see one format.
+    """
+    ids = list(dict.fromkeys(p.response.response_id for p in group))
+    latest: dict[str, int] = dict(
+        connection.execute(
+            f"SELECT response_id, latest_revision FROM responses WHERE response_id IN ({_marks(len(ids))})", ids
+        ).fetchall()
+    )
+    stored: dict[tuple[str, int], tuple[str, int | None]] = {}
+    if known := _stored_ids(group, latest):
+        rows = connection.execute(
+            "SELECT response_id, revision, content_hash, replaces_revision FROM revisions "
+            f"WHERE response_id IN ({_marks(len(known))})",
+            known,
+        )
+        stored = _named(group, rows)
+    plan = _plan(group, latest, stored)
+    if plan.new_responses:
+        connection.executemany(
+            _insert_sql("responses", _RESPONSE_COLUMNS), _values(plan.new_responses.values(), _RESPONSE_COLUMNS)
+        )
+    if plan.changed_responses:
+        connection.executemany(
+            "UPDATE responses SET latest_revision = ?, updated_at = ? WHERE response_id = ?",
+            [
+                (r["latest_revision"], _sqlite_time(r["updated_at"]), r["b_response_id"])
+                for r in plan.changed_responses.values()
+            ],
+        )
+    if plan.revisions:
+        connection.executemany(_insert_sql("revisions", _REVISION_COLUMNS), _values(plan.revisions, _REVISION_COLUMNS))
+        # A revision's contact data replace the previous revision's (or none, if it came without).
+        rids = list(plan.contacts)
+        connection.execute(f"DELETE FROM contacts WHERE response_id IN ({_marks(len(rids))})", rids)
+        if kept := [row for row in plan.contacts.values() if row is not None]:
+            connection.executemany(_insert_sql("contacts", _CONTACT_COLUMNS), _values(kept, _CONTACT_COLUMNS))
+        connection.executemany(_insert_sql("outbox", _OUTBOX_COLUMNS), _values(plan.outbox, _OUTBOX_COLUMNS))
+    return plan.outcomes
+
+
+def _insert_sql(table: str, columns: Sequence[str]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({_marks(len(columns))})"
+
+
+def _values(rows: Iterable[dict], columns: Sequence[str]) -> list[tuple]:
+    return [tuple(_sqlite_time(row[c]) if c in _TIMES else row[c] for c in columns) for row in rows]
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+def _sqlite_time(value: datetime | None) -> str | None:
+    """A time as SQLAlchemy's SQLite dialect stores it ("YYYY-MM-DD HH:MM:SS.ffffff"), in UTC."""
+    if value is None:
         return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(sep=" ", timespec="microseconds")
 
-    async def __aexit__(self, *exc: object) -> None:
-        return None
+
+def _event(response: SurveyResponse, received_at: datetime, replaces: int | None) -> ResponseReceived:
+    return ResponseReceived(
+        survey_id=response.survey_id,
+        response_id=response.response_id,
+        revision=response.revision,
+        replaces_revision=replaces,
+        submitted_at=response.submitted_at,
+        received_at=received_at,
+        source=response.source,
+        respondent=PublicRespondent(organization=response.respondent.organization, title=response.respondent.title),
+        respondent_type=response.respondent_type,
+        answers=tuple(sorted(response.answers, key=lambda a: a.question)),
+    )
+
+
+def _contact_row(response: SurveyResponse, now: datetime) -> dict | None:
+    person = response.respondent
+    values = dict(first_name=person.first_name, last_name=person.last_name, email=person.email, phone=person.phone)
+    return dict(response_id=response.response_id, updated_at=now, **values) if any(values.values()) else None
+
+
+def _sqlite_path(url: str) -> str:
+    path = url.split("///", 1)[1] if "///" in url else ""
+    if path in ("", ":memory:") or path.startswith("file:"):
+        raise ValueError("ingest needs a SQLite file (sqlite:///path), not an in-memory database")
+    return path.split("?", 1)[0]
+
+
+def _configure(connection: sqlite3.Connection) -> None:
+    """WAL, synchronous=FULL (a commit is on disk before anyone hears of it), foreign keys on."""
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=FULL")
+    connection.execute("PRAGMA foreign_keys=ON")
+
+
+def _sqlite_connection(path: str) -> sqlite3.Connection:
+    """The hot writes' connection (opened in the writer thread): no implicit transactions, and no waiting for
+    the write lock on the event loop (BEGIN IMMEDIATE fails at once when another process holds it;
+    `_begin_waiting` then waits in the thread)."""
+    connection = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+    _configure(connection)
+    connection.execute("PRAGMA busy_timeout = 0")
+    return connection
+
+
+def _commit(connection: sqlite3.Connection) -> None:
+    try:
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+
+
+def _begin_waiting(connection: sqlite3.Connection) -> None:
+    connection.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+    finally:
+        connection.execute("PRAGMA busy_timeout = 0")
+
+
+def _sqlite_sync_engine(path: str) -> Engine:
+    """SQLAlchemy on the synchronous driver, for the rare writes in the writer thread; BEGIN IMMEDIATE takes
+    the write lock at the start, so a transaction never fails half-way for want of it."""
+    engine = create_engine(
+        "sqlite:///" + path, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}
+    )
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record) -> None:  # noqa: ANN001
+        dbapi_connection.isolation_level = None  # the driver begins nothing itself; the "begin" hook does
+        _configure(dbapi_connection)
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
