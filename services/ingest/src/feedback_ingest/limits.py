@@ -83,3 +83,30 @@ async def _problem(send: Send, status: int, detail: object) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def send_json(send: Send, status: int, content: object) -> None:
+    """A JSON answer, rendered as Starlette's JSONResponse renders it."""
+    body = json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def replay_body(body: bytes, more: bool, receive: Receive) -> Receive:
+    """A `receive` that hands out `body` (already read) first, then whatever `receive` still has."""
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": more}
+        return await receive()
+
+    return replay
