@@ -52,7 +52,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from feedback_contracts.dburl import async_database_url, async_engine
 from feedback_contracts.events import RESPONSES_TOPIC, PublicRespondent, ResponseReceived
@@ -166,7 +166,14 @@ normalise_database_url = async_database_url
 
 
 def content_hash(response: SurveyResponse) -> str:
-    """Fingerprint of everything the form sent, to tell a retry from a conflicting resubmission."""
+    """Fingerprint of everything the form sent, to tell a retry from a conflicting resubmission: SHA-256 of the
+    response as pydantic serialises it (fields in the model's order)."""
+    return hashlib.sha256(response.model_dump_json().encode()).hexdigest()
+
+
+def legacy_content_hash(response: SurveyResponse) -> str:
+    """The fingerprint that revisions stored before the current one carry: SHA-256 of the response's JSON with
+    sorted keys. It costs three times as much; it is worked out only to recognise a retry of such a revision."""
     canonical = json.dumps(response.model_dump(mode="json"), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -203,6 +210,9 @@ class _Plan:
 
 # How many waiting accepts one transaction takes at most.
 MAX_GROUP = 256
+# PostgreSQL: how many groups may be in flight at once. A group waits on several round trips to the server,
+# during each of which the event loop serves other requests; one at a time, that latency caps the rate.
+POSTGRES_WRITERS = 4
 # How long a write waits for another process (e.g. `feedback replay`) to release SQLite's write lock.
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
@@ -222,11 +232,12 @@ class IngestStore:
         # SQLite has one writer at a time: the writes of this process take turns here.
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._waiting: list[_Pending] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._writers = 0
+        self._max_writers = 1 if self.is_sqlite else POSTGRES_WRITERS
 
     async def close(self) -> None:
-        if self._writer is not None:
-            await asyncio.shield(self._writer)
+        while self._writers:  # answer what was accepted before closing the connections
+            await asyncio.sleep(0.01)
         if self._thread is not None:
             self._thread.shutdown(wait=True)
             self._thread = None
@@ -308,50 +319,76 @@ class IngestStore:
         loop = asyncio.get_running_loop()
         pending = _Pending(response, received_at, content_hash(response), loop.create_future())
         self._waiting.append(pending)
-        if self._writer is None:
-            self._writer = loop.create_task(self._write_waiting(), name="ingest-group-commit")
+        if self._writers < self._max_writers:
+            self._writers += 1
+            loop.create_task(self._write_waiting(), name="ingest-group-commit")
         assert pending.future is not None
         return await pending.future
 
     async def _write_waiting(self) -> None:
-        """Commit what waits, a group per transaction, until nothing does."""
-        try:
-            while self._waiting:
-                group = self._waiting[:MAX_GROUP]
-                del self._waiting[:MAX_GROUP]
-                await self._commit_group(group)
-        finally:
-            self._writer = None
+        """Commit what waits, a group per transaction, until nothing does.
 
-    async def _commit_group(self, group: list[_Pending]) -> None:
+        PostgreSQL: a few of these run at once, each on a connection of its own that it keeps while there is
+        work (its row locks and unique keys keep concurrent groups correct); SQLite: one.
+        """
         try:
-            outcomes = await self._accept_group(group)
+            if self.is_sqlite:
+                while self._waiting:
+                    await self._commit_group(self._take())
+                return
+            async with self.engine.connect() as conn:
+                while self._waiting:
+                    if not await self._commit_group(self._take(), conn):
+                        break  # the connection may be broken: the next writer takes a fresh one
+        except Exception:
+            log.exception("the group commit writer failed")
+        finally:
+            self._writers -= 1
+            if self._waiting and self._writers < self._max_writers:
+                self._writers += 1
+                asyncio.get_running_loop().create_task(self._write_waiting(), name="ingest-group-commit")
+
+    def _take(self) -> list[_Pending]:
+        group = self._waiting[:MAX_GROUP]
+        del self._waiting[:MAX_GROUP]
+        return group
+
+    async def _commit_group(self, group: list[_Pending], conn: AsyncConnection | None = None) -> bool:
+        """Store a group and answer each of its requests; False when its transaction failed."""
+        try:
+            outcomes = await self._accept_group(group, conn)
         except Exception as exc:
             if len(group) == 1:
                 _answer(group[0], exc)
-                return
+                return False
             # What one request sent must not fail the others: each again, on its own.
             log.warning(
                 "a group of %d accepts failed (%s: %s); retrying them one by one", len(group), type(exc).__name__, exc
             )
             for pending in group:
                 try:
-                    (outcome,) = await self._accept_group([pending])
+                    (outcome,) = await self._accept_group([pending], None)
                 except Exception as single:
                     outcome = single
                 _answer(pending, outcome)
-            return
+            return False
         for pending, outcome in zip(group, outcomes, strict=True):
             _answer(pending, outcome)
+        return True
 
-    async def _accept_group(self, group: list[_Pending]) -> list[AcceptResult | ConflictError]:
+    async def _accept_group(
+        self, group: list[_Pending], conn: AsyncConnection | None
+    ) -> list[AcceptResult | ConflictError]:
         for attempt in range(3):
             try:
                 if self.is_sqlite:
                     return await self._write_sqlite(lambda connection: _accept_sqlite(connection, group))
-                return await self._write(lambda conn: _accept_core(conn, group))
+                if conn is None:
+                    return await self._write(lambda sync: _accept_core(sync, group))
+                async with conn.begin():
+                    return await conn.run_sync(_accept_core, group)
             except (IntegrityError, sqlite3.IntegrityError):
-                # Another process stored a first revision of one of these responses meanwhile: read again.
+                # Another transaction stored a first revision of one of these responses meanwhile: read again.
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
@@ -568,7 +605,7 @@ def _plan(
         if current is not None:
             seen = stored.get((rid, rev))
             if seen is not None:
-                if seen[0] == pending.digest:
+                if seen[0] == pending.digest or seen[0] == legacy_content_hash(response):
                     plan.outcomes.append(AcceptResult(Outcome.DUPLICATE, rid, rev, seen[1]))
                 else:
                     plan.outcomes.append(
@@ -678,7 +715,7 @@ _TIMES = frozenset({"created_at", "updated_at", "submitted_at", "received_at"})
 def _accept_sqlite(connection: sqlite3.Connection, group: Sequence[_Pending]) -> list[AcceptResult | ConflictError]:
     """A group of accepts with the standard library's driver, in the caller's transaction (SQLite).
 
-    Times are stored as SQLAlchemy stores them in SQLite (UTC, without offset), so the reads see one format.
+    Times are stored as SQLAlchemy stores them in SQLite, so the reads see one format.
     """
     ids = list(dict.fromkeys(p.response.response_id for p in group))
     latest: dict[str, int] = dict(
@@ -723,7 +760,11 @@ def _insert_sql(table: str, columns: Sequence[str]) -> str:
 
 
 def _values(rows: Iterable[dict], columns: Sequence[str]) -> list[tuple]:
-    return [tuple(_sqlite_time(row[c]) if c in _TIMES else row[c] for c in columns) for row in rows]
+    times = [c in _TIMES for c in columns]
+    return [
+        tuple([_sqlite_time(row[c]) if time else row[c] for c, time in zip(columns, times, strict=True)])
+        for row in rows
+    ]
 
 
 def _marks(count: int) -> str:
@@ -731,12 +772,11 @@ def _marks(count: int) -> str:
 
 
 def _sqlite_time(value: datetime | None) -> str | None:
-    """A time as SQLAlchemy's SQLite dialect stores it ("YYYY-MM-DD HH:MM:SS.ffffff"), in UTC."""
+    """A time exactly as SQLAlchemy's SQLite dialect stores it: "YYYY-MM-DD HH:MM:SS.ffffff", the offset dropped
+    (the times ingest makes are UTC)."""
     if value is None:
         return None
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.isoformat(sep=" ", timespec="microseconds")
+    return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
 def _event(response: SurveyResponse, received_at: datetime, replaces: int | None) -> ResponseReceived:
