@@ -336,6 +336,8 @@ class IngestStore:
                 while self._waiting:
                     await self._commit_group(self._take())
                 return
+            if not self._waiting:  # another writer took it all meanwhile
+                return
             async with self.engine.connect() as conn:
                 while self._waiting:
                     if not await self._commit_group(self._take(), conn):
