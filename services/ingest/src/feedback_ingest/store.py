@@ -213,6 +213,8 @@ MAX_GROUP = 256
 # PostgreSQL: how many groups may be in flight at once. A group waits on several round trips to the server,
 # during each of which the event loop serves other requests; one at a time, that latency caps the rate.
 POSTGRES_WRITERS = 4
+# ... and the smallest share of the waiting accepts one of them takes when the others could take the rest.
+POSTGRES_MIN_SHARE = 16
 # How long a write waits for another process (e.g. `feedback replay`) to release SQLite's write lock.
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
@@ -319,17 +321,20 @@ class IngestStore:
         loop = asyncio.get_running_loop()
         pending = _Pending(response, received_at, content_hash(response), loop.create_future())
         self._waiting.append(pending)
-        if self._writers < self._max_writers:
-            self._writers += 1
-            loop.create_task(self._write_waiting(), name="ingest-group-commit")
+        self._spawn_writer(loop)
         assert pending.future is not None
         return await pending.future
+
+    def _spawn_writer(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._waiting and self._writers < self._max_writers:
+            self._writers += 1
+            loop.create_task(self._write_waiting(), name="ingest-group-commit")
 
     async def _write_waiting(self) -> None:
         """Commit what waits, a group per transaction, until nothing does.
 
         PostgreSQL: a few of these run at once, each on a connection of its own that it keeps while there is
-        work (its row locks and unique keys keep concurrent groups correct); SQLite: one.
+        work (row locks and unique keys keep concurrent groups correct); SQLite: one.
         """
         try:
             if self.is_sqlite:
@@ -346,13 +351,17 @@ class IngestStore:
             log.exception("the group commit writer failed")
         finally:
             self._writers -= 1
-            if self._waiting and self._writers < self._max_writers:
-                self._writers += 1
-                asyncio.get_running_loop().create_task(self._write_waiting(), name="ingest-group-commit")
+            self._spawn_writer(asyncio.get_running_loop())
 
     def _take(self) -> list[_Pending]:
-        group = self._waiting[:MAX_GROUP]
-        del self._waiting[:MAX_GROUP]
+        """The next group. PostgreSQL: a share of what waits, so the other writers take the rest at the same time
+        (in a closed loop, requests come in waves: one writer taking a whole wave leaves the rest idle)."""
+        size = MAX_GROUP
+        if not self.is_sqlite:
+            size = min(MAX_GROUP, max(POSTGRES_MIN_SHARE, -(-len(self._waiting) // self._max_writers)))
+        group = self._waiting[:size]
+        del self._waiting[:size]
+        self._spawn_writer(asyncio.get_running_loop())
         return group
 
     async def _commit_group(self, group: list[_Pending], conn: AsyncConnection | None = None) -> bool:
@@ -691,7 +700,8 @@ def _accept_core(conn: Connection, group: Sequence[_Pending]) -> list[AcceptResu
         stored = _named(group, rows)
     plan = _plan(group, latest, stored)
     if plan.new_responses:
-        conn.execute(insert(responses), list(plan.new_responses.values()))
+        # In key order, as the locks above: two groups inserting the same new responses wait, never deadlock.
+        conn.execute(insert(responses), [plan.new_responses[rid] for rid in sorted(plan.new_responses)])
     if plan.changed_responses:
         conn.execute(
             update(responses).where(responses.c.response_id == bindparam("b_response_id")),
