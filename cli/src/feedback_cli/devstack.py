@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ctypes
+import os
+import re
 import signal
 import socket
 import subprocess
@@ -108,26 +110,58 @@ def create_topics(bootstrap: str, partitions: int, topics: Iterable[str] = ALL_T
 
 class _MaildirHandler:
     def __init__(self, directory: Path) -> None:
-        self.directory = directory
+        self.directory = str(directory)
         self.counter = 0
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802 - aiosmtpd's name
+        # The file name carries when the message arrived (the pipeline benchmark reads it). Plain os calls:
+        # pathlib's path objects cost more than the writing itself.
         self.counter += 1
         name = f"{time.time_ns()}-{self.counter:06d}.eml"
-        tmp = self.directory / f".{name}.tmp"
-        tmp.write_bytes(envelope.original_content or b"")
-        tmp.rename(self.directory / name)  # readers never see half a message
+        tmp = os.path.join(self.directory, f".{name}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            os.write(fd, envelope.original_content or b"")
+        finally:
+            os.close(fd)
+        os.rename(tmp, os.path.join(self.directory, name))  # readers never see half a message
         return "250 OK"
 
 
+# A reverse or forward path as clients write it almost always: "<local@domain>", maybe followed by parameters.
+_PLAIN_PATH = re.compile(
+    r"[ \t]*<([A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>"
+    r"((?:[ \t][^()\"\\\r\n]*)?)\Z"
+)
+
+
+class _SinkServer(SMTP):
+    """aiosmtpd's SMTP server, reading a plain "<local@domain>" path without the full RFC 5322 address parser
+    (which took a third of the sink's time per message); any other path goes to that parser as before."""
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        match = _PLAIN_PATH.match(arg)
+        if match is None:
+            return super()._getaddr(arg)
+        address, rest = match.group(1), match.group(2).lstrip(" \t")
+        if self.local_part_limit and len(address.rpartition("@")[0]) > self.local_part_limit:
+            return None, None
+        return address, rest
+
+
+class _SinkController(Controller):
+    def factory(self) -> SMTP:
+        return _SinkServer(self.handler, **self.SMTP_kwargs)
+
+
 class SmtpSink:
-    """A real SMTP server that stores every message it receives as a .eml file."""
+    """A real SMTP server (aiosmtpd) that stores every message it receives as a .eml file."""
 
     def __init__(self, directory: Path, port: int, host: str = "127.0.0.1") -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
         self.port = port
-        self.controller = Controller(_MaildirHandler(directory), hostname=host, port=port)
+        self.controller = _SinkController(_MaildirHandler(directory), hostname=host, port=port)
 
     def start(self) -> SmtpSink:
         self.controller.start()
