@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from feedback_contracts.respondents import RespondentType
 from feedback_contracts.responses import Answer
 from feedback_contracts.taxonomy import load_taxonomy
 from feedback_notify.adapters import PermanentDeliveryError, TransientDeliveryError
-from feedback_notify.render import Renderer, defang
+from feedback_notify.render import OutgoingEmail, Renderer, defang
 from feedback_notify.service import Dispatcher, Intake, NotifyMetrics
 from feedback_notify.store import NotifyStore
 
@@ -28,17 +29,20 @@ T0 = datetime(2026, 3, 20, 10, 0, tzinfo=UTC)  # 12:00 in Helsinki
 
 
 class FakeMail:
-    """Records messages; fails for chosen recipients."""
+    """Records messages as a mail reader parses what would go over the wire; fails for chosen recipients."""
 
     def __init__(self) -> None:
         self.sent: list[EmailMessage] = []
+        self.wire: list[bytes] = []
         self.failures: dict[str, Exception] = {}
 
-    async def send(self, message: EmailMessage) -> None:
-        error = self.failures.get(message["To"])
+    async def send(self, message: OutgoingEmail) -> None:
+        parsed = message_from_bytes(message.data, policy=policy.default)
+        error = self.failures.get(parsed["To"])
         if error:
             raise error
-        self.sent.append(message)
+        self.sent.append(parsed)  # type: ignore[arg-type]
+        self.wire.append(message.data)
 
     def to(self, address: str) -> list[EmailMessage]:
         return [m for m in self.sent if m["To"] == address]
@@ -299,8 +303,7 @@ async def test_respondent_text_cannot_add_headers_markup_or_links(tmp_path: Path
     async with Harness(tmp_path, owners) as h:
         await h.handle(classified(answers, organization=hostile))
         assert h.mail.sent
-        for message in h.mail.sent:
-            raw = message.as_bytes()
+        for message, raw in zip(h.mail.sent, h.mail.wire, strict=True):
             headers = raw.split(b"\r\n\r\n", 1)[0]
             assert b"\nBcc:" not in headers and b"\nSubject: huijaus" not in headers
             assert len(message.get_all("To")) == 1 and message.get_all("Bcc") is None

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
+import socket
 import ssl
 import time
+from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Literal
 
 import aiosmtplib
 import httpx
+from aiosmtplib.email import extract_recipients, extract_sender, flatten_message
+
+from .render import OutgoingEmail
 
 
 class TransientDeliveryError(Exception):
@@ -23,7 +29,14 @@ class PermanentDeliveryError(Exception):
 
 
 class SmtpSender:
-    """Sends alerts to an SMTP server: plain, STARTTLS or implicit TLS, with optional authentication."""
+    """Sends alerts to an SMTP server: plain, STARTTLS or implicit TLS, with optional authentication.
+
+    Connections are kept open and reused, one per concurrent sender, each message its own SMTP transaction
+    (MAIL, RCPT, DATA; RSET after a refusal), so a 4xx or 5xx answer concerns that message only. A
+    connection the server has closed while it sat idle is replaced, and the message sent on a new one, when
+    the failure came before any of the message was sent; a connection idle for `idle_seconds` is closed.
+    One send, connecting included, takes at most `timeout` seconds.
+    """
 
     def __init__(
         self,
@@ -34,36 +47,182 @@ class SmtpSender:
         username: str | None = None,
         password: str | None = None,
         ca_file: str | None = None,
+        *,
+        max_connections: int = 8,
+        idle_seconds: float = 10.0,
     ) -> None:
         self.host, self.port, self.timeout = host, port, timeout
         self.security, self.username, self.password = security, username, password
         self.tls_context = ssl.create_default_context(cafile=ca_file) if security != "none" else None
+        self.idle_seconds = idle_seconds
+        self.connections_opened = 0
+        self._idle: list[tuple[aiosmtplib.SMTP, float]] = []  # (connection, when it was last used), newest last
+        self._slots = asyncio.Semaphore(max_connections)
+        self._local_hostname: str | None = None
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: OutgoingEmail | EmailMessage) -> None:
+        mail = message if isinstance(message, OutgoingEmail) else _Flattened.of(message)
+        async with self._slots:
+            held: list[aiosmtplib.SMTP] = []  # the connection this send uses, once it has one
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await self._transaction(mail, held)
+            except aiosmtplib.SMTPRecipientsRefused as exc:
+                await self._reset(held)
+                codes = [refused.code for refused in exc.recipients]
+                detail = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
+                if codes and all(code >= 500 for code in codes):
+                    raise PermanentDeliveryError(f"recipients refused: {detail}") from exc
+                raise TransientDeliveryError(f"recipients refused: {detail}") from exc
+            except aiosmtplib.SMTPResponseException as exc:
+                await self._reset(held)
+                if 400 <= exc.code < 500:
+                    raise TransientDeliveryError(f"SMTP {exc.code}: {exc.message}") from exc
+                raise PermanentDeliveryError(f"SMTP {exc.code}: {exc.message}") from exc
+            except PermanentDeliveryError:
+                self._keep(held)  # refused before any transaction began
+                raise
+            except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+                _close(held)
+                raise TransientDeliveryError(f"{type(exc).__name__}: {exc}") from exc
+            except BaseException:  # cancelled mid-conversation: what the server saw is unknown
+                _close(held)
+                raise
+            self._keep(held)
+
+    async def _transaction(self, mail: OutgoingEmail | _Flattened, held: list[aiosmtplib.SMTP]) -> None:
+        """MAIL, RCPT and DATA on a pooled connection, or a new one when there is none or the pooled one was
+        closed by the server before any of this message went out."""
+        utf8 = not (mail.sender.isascii() and all(r.isascii() for r in mail.recipients))
+        encoding = "utf-8" if utf8 else "ascii"
+        while True:
+            connection = self._pooled()
+            fresh = connection is None
+            if connection is None:
+                connection = await self._connect()
+            held[:] = [connection]
+            if utf8 and not connection.supports_extension("smtputf8"):
+                raise PermanentDeliveryError("an address needs SMTPUTF8, which the server does not offer")
+            # 8-bit text where the server takes it: fewer, shorter lines than quoted-printable for both sides.
+            data, eight_bit = mail.form(eight_bit=connection.supports_extension("8bitmime"))
+            options = (["SMTPUTF8"] if utf8 else []) + (["BODY=8BITMIME"] if eight_bit else [])
+            try:
+                await connection.mail(mail.sender, options=options, encoding=encoding)
+            except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPSenderRefused) as exc:
+                closing = isinstance(exc, aiosmtplib.SMTPServerDisconnected) or exc.code == 421
+                if fresh or not closing:
+                    raise
+                connection.close()  # the server ended this idle connection: nothing was sent, use a new one
+                held.clear()
+                continue
+            break
+        refused = []
+        for recipient in mail.recipients:
+            try:
+                await connection.rcpt(recipient, encoding=encoding)
+            except aiosmtplib.SMTPRecipientRefused as exc:
+                refused.append(exc)
+        if len(refused) == len(mail.recipients):
+            raise aiosmtplib.SMTPRecipientsRefused(refused)
+        await connection.data(data)
+
+    def _pooled(self) -> aiosmtplib.SMTP | None:
+        now = time.monotonic()
+        while self._idle:
+            connection, since = self._idle.pop()
+            if connection.is_connected and now - since < self.idle_seconds:
+                return connection
+            connection.close()
+        return None
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        if self._local_hostname is None:
+            self._local_hostname = await asyncio.to_thread(socket.getfqdn)
+        connection = aiosmtplib.SMTP(
+            hostname=self.host,
+            port=self.port,
+            timeout=self.timeout,
+            use_tls=self.security == "tls",
+            start_tls=self.security == "starttls",
+            username=self.username,
+            password=self.password,
+            tls_context=self.tls_context,
+            local_hostname=self._local_hostname,
+        )
+        await connection.connect()
         try:
-            await aiosmtplib.send(
-                message,
-                hostname=self.host,
-                port=self.port,
-                timeout=self.timeout,
-                use_tls=self.security == "tls",
-                start_tls=self.security == "starttls",
-                username=self.username,
-                password=self.password,
-                tls_context=self.tls_context,
-            )
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            codes = [refused.code for refused in exc.recipients]
-            detail = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
-            if codes and all(code >= 500 for code in codes):
-                raise PermanentDeliveryError(f"recipients refused: {detail}") from exc
-            raise TransientDeliveryError(f"recipients refused: {detail}") from exc
-        except aiosmtplib.SMTPResponseException as exc:
-            if 400 <= exc.code < 500:
-                raise TransientDeliveryError(f"SMTP {exc.code}: {exc.message}") from exc
-            raise PermanentDeliveryError(f"SMTP {exc.code}: {exc.message}") from exc
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            raise TransientDeliveryError(f"{type(exc).__name__}: {exc}") from exc
+            if connection.is_ehlo_or_helo_needed:  # what the server offers decides how each message is sent
+                try:
+                    await connection.ehlo()
+                except aiosmtplib.SMTPHeloError:
+                    await connection.helo()
+        except BaseException:
+            connection.close()
+            raise
+        self.connections_opened += 1
+        return connection
+
+    def _keep(self, held: list[aiosmtplib.SMTP]) -> None:
+        for connection in held:
+            if connection.is_connected:
+                self._idle.append((connection, time.monotonic()))
+
+    async def _reset(self, held: list[aiosmtplib.SMTP]) -> None:
+        """After a refusal a connection is kept once RSET has cleared the transaction."""
+        for connection in held:
+            if not connection.is_connected:
+                continue
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await connection.rset()
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                connection.close()
+                continue
+            self._idle.append((connection, time.monotonic()))
+
+    async def close_idle(self) -> None:
+        """Say goodbye on connections unused for `idle_seconds`."""
+        now = time.monotonic()
+        stale = [c for c, since in self._idle if now - since >= self.idle_seconds]
+        self._idle = [(c, since) for c, since in self._idle if now - since < self.idle_seconds]
+        await asyncio.gather(*(_quit(c) for c in stale))
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        await asyncio.gather(*(_quit(c) for c, _ in idle))
+
+
+async def _quit(connection: aiosmtplib.SMTP) -> None:
+    try:
+        async with asyncio.timeout(2.0):
+            await connection.quit()
+    except (aiosmtplib.SMTPException, OSError, TimeoutError):
+        pass
+    connection.close()
+
+
+def _close(held: list[aiosmtplib.SMTP]) -> None:
+    for connection in held:
+        connection.close()
+
+
+@dataclass(frozen=True)
+class _Flattened:
+    """An email built with the email package (as tools and tests may hand one), flattened to 7-bit."""
+
+    sender: str
+    recipients: tuple[str, ...]
+    data: bytes
+
+    @classmethod
+    def of(cls, message: EmailMessage) -> _Flattened:
+        sender, recipients = extract_sender(message), tuple(extract_recipients(message))
+        if not sender or not recipients:
+            raise PermanentDeliveryError("the message names no sender or no recipient")
+        return cls(sender, recipients, flatten_message(message))
+
+    def form(self, *, eight_bit: bool) -> tuple[bytes, bool]:
+        return self.data, False
 
 
 SIGNATURE_HEADER = "X-Feedback-Signature"

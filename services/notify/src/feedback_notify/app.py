@@ -33,6 +33,8 @@ from .settings import NotifySettings
 from .store import NotifyStore
 
 SERVICE = "notify"
+# Jobs sent at once, each on its own reused SMTP connection; also the most a crash can resend.
+DELIVERY_CONCURRENCY = 8
 log = logging.getLogger("feedback.notify")
 
 
@@ -60,20 +62,21 @@ def create_app(
         settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
         settings.webhook_timeout_seconds,
     )
+    mail_sender = mail or SmtpSender(
+        settings.smtp_host,
+        settings.smtp_port,
+        settings.smtp_timeout_seconds,
+        settings.smtp_security,
+        settings.smtp_username,
+        settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        str(settings.smtp_ca_file) if settings.smtp_ca_file else None,
+        max_connections=DELIVERY_CONCURRENCY,
+    )
     dispatcher = Dispatcher(
         store,
         lambda: directory,
         Renderer(settings.notify_max_alert_chars, settings.statement_base_url),
-        mail
-        or SmtpSender(
-            settings.smtp_host,
-            settings.smtp_port,
-            settings.smtp_timeout_seconds,
-            settings.smtp_security,
-            settings.smtp_username,
-            settings.smtp_password.get_secret_value() if settings.smtp_password else None,
-            str(settings.smtp_ca_file) if settings.smtp_ca_file else None,
-        ),
+        mail_sender,
         hooks or webhook_sender,
         metrics,
         sender=settings.smtp_from,
@@ -81,8 +84,10 @@ def create_app(
         base_backoff=settings.notify_retry_base_seconds,
         max_backoff=settings.notify_retry_max_seconds,
         give_up_after=timedelta(hours=settings.notify_give_up_hours),
-        # A claim outlives any send (both channels time out), so no job is sent twice by two workers; a
-        # worker that dies mid-send leaves its jobs to others once the claim lapses.
+        concurrency=DELIVERY_CONCURRENCY,
+        # A claim outlives any send (both channels time out, and a job is only started while at least half
+        # of its claim is left), so no job is sent twice by two workers; a worker that dies mid-send leaves
+        # its jobs to others once the claim lapses.
         lease=timedelta(seconds=2 * max(settings.smtp_timeout_seconds, settings.webhook_timeout_seconds)),
     )
     now = clock or (lambda: datetime.now(UTC))
@@ -148,6 +153,9 @@ def create_app(
         for task in tasks:
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(task, timeout=15)
+        close_mail = getattr(mail_sender, "close", None)
+        if close_mail is not None:
+            await close_mail()
         await webhook_sender.close()
         await store.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -13,14 +14,15 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from sqlalchemy import Connection
 
 from feedback_contracts.events import ResponseClassified
 from feedback_contracts.owners import Owner, OwnersDirectory
 
 from .adapters import PermanentDeliveryError, TransientDeliveryError
 from .alerts import Alert, Digest, diff, owner_part, route_owners, snapshot_of
-from .render import Renderer, email_message, webhook_payload
-from .store import Job, NewDigestItem, NewJob, NotifyStore
+from .render import Renderer, compose_email, webhook_payload
+from .store import Job, NewDigestItem, NewJob, NotifyStore, Outcome
 
 log = logging.getLogger("feedback.notify")
 HELSINKI = ZoneInfo("Europe/Helsinki")
@@ -109,17 +111,24 @@ class Intake:
 
     async def accept(self, event: ResponseClassified, now: datetime) -> IntakeReport:
         directory = self.owners()
-        report = IntakeReport()
-        async with self.store.write() as conn:
-            per_route = route_owners(event, directory)
-            receivers = [owner for owners in per_route for owner in owners]
-            earlier = await self.store.owners_with_snapshots(conn, event.response_id)
-            for owner_id in dict.fromkeys([*receivers, *earlier]):
+        per_route = route_owners(event, directory)
+        receivers = [owner for owners in per_route for owner in owners]
+        store = self.store
+
+        def record(conn: Connection) -> IntakeReport:
+            # A handful of statements per event, whatever the number of owners: every owner's snapshot of this
+            # response at once, the decisions in memory, then snapshots, jobs and digest items in bulk.
+            report = IntakeReport()
+            previous_of = store.snapshots_of(conn, event.response_id)
+            contents: dict[str, dict] = {}
+            new_jobs: list[NewJob] = []
+            new_items: list[NewDigestItem] = []
+            for owner_id in dict.fromkeys([*receivers, *previous_of]):
                 owner = directory.get(owner_id)
                 if owner is None:
                     continue  # an owner removed from the directory since the last revision
                 sections = owner_part(event, owner_id, per_route)
-                previous = await self.store.snapshot(conn, event.response_id, owner_id)
+                previous = previous_of.get(owner_id)
                 if previous is not None and previous[0] >= event.revision:
                     report.duplicates += 1  # a redelivered or replayed revision: already recorded
                     continue
@@ -131,14 +140,10 @@ class Intake:
                     shown, unchanged = diff(previous[1], sections)
                     if not shown:
                         report.unchanged.append(owner_id)
-                        await self.store.save_snapshot(
-                            conn, event.response_id, owner_id, event.revision, snapshot_of(sections), now
-                        )
+                        contents[owner_id] = snapshot_of(sections)
                         continue
                     kind = "update" if sections else "withdrawn"
-                await self.store.save_snapshot(
-                    conn, event.response_id, owner_id, event.revision, snapshot_of(sections), now
-                )
+                contents[owner_id] = snapshot_of(sections)
                 alert = Alert(
                     kind=kind,  # type: ignore[arg-type]
                     owner_id=owner.id,
@@ -155,18 +160,28 @@ class Intake:
                 )
                 payload = alert.model_dump(mode="json")
                 if owner.mode == "digest":
-                    item = NewDigestItem(owner.id, event.response_id, event.revision, payload)
-                    report.digest_items += await self.store.add_digest_item(conn, item, now)
+                    new_items.append(NewDigestItem(owner.id, event.response_id, event.revision, payload))
                     continue
                 for channel in _channels(owner):
                     key = f"{owner.id}:{channel}:{event.response_id}:{event.revision}"
-                    job = NewJob(key, owner.id, channel, "immediate", kind, payload, event.received_at)
-                    report.jobs += await self.store.add_job(conn, job, now)
-        return report
+                    new_jobs.append(NewJob(key, owner.id, channel, "immediate", kind, payload, event.received_at))
+            store.save_snapshots(conn, event.response_id, event.revision, contents, set(previous_of), now)
+            report.digest_items += store.add_digest_items(conn, new_items, now)
+            report.jobs += store.add_jobs(conn, new_jobs, now)
+            return report
+
+        return await store.run(record)
 
 
 class Dispatcher:
-    """Delivers due jobs, retrying transient failures on a persisted schedule, and builds digests on time."""
+    """Delivers due jobs, retrying transient failures on a persisted schedule, and builds digests on time.
+
+    Jobs are leased in batches (one transaction per claim) and fed to `concurrency` workers, each sending on
+    its own reused SMTP connection; outcomes are recorded in one transaction per group as they come in. At
+    most `concurrency` jobs are ever sent but not yet recorded, so a crash resends no more than that (with
+    the same Message-ID), and a job whose lease has half lapsed before a worker reached it is handed back
+    untried rather than risk being sent by two workers.
+    """
 
     def __init__(
         self,
@@ -192,8 +207,8 @@ class Dispatcher:
         self.sender = sender
         self.domain = parseaddr(sender)[1].partition("@")[2] or "feedback.invalid"
         self.clock = clock
-        self.semaphore = asyncio.Semaphore(concurrency)
-        self.batch_size = batch_size
+        self.concurrency = concurrency
+        self.batch_size = max(batch_size, concurrency)
         self.base_backoff, self.max_backoff, self.give_up_after = base_backoff, max_backoff, give_up_after
         self._wakeup = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -206,22 +221,42 @@ class Dispatcher:
         self._wakeup.set()
 
     async def run(self, idle: float = 1.0) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self.schedule_digests()
-                delivered = await self.deliver_due()
-                await self.refresh_gauges()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("delivery round failed; trying again")
-                delivered = 0
-            if delivered < self.batch_size:
+        """Deliver until stopped: claim more as soon as the workers have room, wake at once when intake adds
+        jobs (`notify`), otherwise look again every `idle` seconds; digests and gauges at most that often."""
+        pipeline = _Pipeline(self)
+        housekeeping_at = 0.0
+        try:
+            while not self._stopping.is_set():
                 try:
-                    await asyncio.wait_for(self._wakeup.wait(), timeout=idle)
-                except TimeoutError:
-                    pass
-                self._wakeup.clear()
+                    if time.monotonic() >= housekeeping_at:
+                        housekeeping_at = time.monotonic() + idle
+                        await self.schedule_digests()
+                        await self.refresh_gauges()
+                    if pipeline.outstanding and pipeline.room() * 2 < self.batch_size:
+                        await pipeline.wait_for_room(self._stopping)  # claim in batches worth a transaction
+                        continue
+                    limit = pipeline.room()
+                    if pipeline.submit(await self._claim(limit)) == limit:
+                        continue  # more may be due
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("delivery round failed; trying again")
+                await self._idle(idle)
+        except BaseException:
+            await pipeline.abort()
+            raise
+        await pipeline.close()
+
+    async def _idle(self, idle: float) -> None:
+        close_idle = getattr(self.mail, "close_idle", None)
+        if close_idle is not None:
+            await close_idle()
+        try:
+            await asyncio.wait_for(self._wakeup.wait(), timeout=idle)
+        except TimeoutError:
+            pass
+        self._wakeup.clear()
 
     async def refresh_gauges(self) -> None:
         counts = await self.store.counts()
@@ -229,74 +264,89 @@ class Dispatcher:
         self.metrics.pending_deliveries.set(counts.get("pending", 0))
 
     async def deliver_due(self) -> int:
-        jobs = await self.store.due(self.clock(), self.batch_size)
-        await asyncio.gather(*(self._deliver_one(job) for job in jobs))
-        return len(jobs)
+        """Deliver everything due now and record the outcomes before returning; returns how many jobs were tried."""
+        pipeline = _Pipeline(self)
+        tried = 0
+        try:
+            while jobs := await self._claim(self.batch_size):
+                tried += pipeline.submit(jobs)
+                await pipeline.drained()
+        finally:
+            await pipeline.close()
+        return tried
 
-    async def _deliver_one(self, job: Job) -> None:
-        async with self.semaphore:
-            if not await self.store.claim(job.key, self.clock(), self.lease):
-                return  # another worker has it
+    async def _claim(self, limit: int) -> list[Job]:
+        return await self.store.claim_due(self.clock(), limit, self.lease) if limit > 0 else []
+
+    async def attempt(self, job: Job) -> Outcome:
+        """Render and send one claimed job; what became of it, to be recorded."""
+        if job.lease_until is not None and self.clock() > job.lease_until - self.lease / 2:
+            return Outcome(job.key, "released")  # waited too long for a worker: sending now could outlive the lease
+        try:
             owner = self.owners().get(job.owner_id) or self.owners().owners_for(None)[0]
-            try:
-                if job.kind == "digest":
-                    rendered = self.renderer.digest(Digest.model_validate(job.payload))
-                else:
-                    rendered = self.renderer.alert(Alert.model_validate(job.payload))
-                if job.channel == "email":
-                    if not owner.email:
-                        raise PermanentDeliveryError(f"owner {owner.id} has no email address any more")
-                    message = email_message(
-                        rendered,
-                        sender=self.sender,
-                        recipients=owner.email,
-                        key=job.key,
-                        domain=self.domain,
-                        date=self.clock(),
-                    )
-                    await self.mail.send(message)
-                else:
-                    if owner.webhook is None:
-                        raise PermanentDeliveryError(f"owner {owner.id} has no webhook any more")
-                    await self.hooks.send(
-                        str(owner.webhook), webhook_payload(rendered, job.payload, owner.webhook_format), job.key
-                    )
-            except TransientDeliveryError as exc:
-                await self._retry(job, str(exc))
-                return
-            except PermanentDeliveryError as exc:
-                await self._give_up(job, str(exc))
-                return
-            except Exception as exc:  # a rendering bug must not lose the job: park it as dead, visibly
-                log.exception("delivery %s failed unexpectedly", job.key)
-                await self._give_up(job, f"{type(exc).__name__}: {exc}")
-                return
-            now = self.clock()
-            await self.store.settle(job.key, "delivered", now)
-            self.metrics.deliveries.labels(job.channel, job.mode, "delivered").inc()
-            if job.received_at is not None:
-                self.metrics.end_to_end.labels(job.channel, job.mode).observe(
-                    max(0.0, (now - job.received_at).total_seconds())
+            if job.kind == "digest":
+                rendered = self.renderer.digest(Digest.model_validate(job.payload))
+            else:
+                rendered = self.renderer.alert(Alert.model_validate(job.payload))
+            if job.channel == "email":
+                if not owner.email:
+                    raise PermanentDeliveryError(f"owner {owner.id} has no email address any more")
+                message = compose_email(
+                    rendered,
+                    sender=self.sender,
+                    recipients=owner.email,
+                    key=job.key,
+                    domain=self.domain,
+                    date=self.clock(),
                 )
-            log.info("delivered %s", job.key, extra={"owner": job.owner_id})
+                await self.mail.send(message)
+            else:
+                if owner.webhook is None:
+                    raise PermanentDeliveryError(f"owner {owner.id} has no webhook any more")
+                await self.hooks.send(
+                    str(owner.webhook), webhook_payload(rendered, job.payload, owner.webhook_format), job.key
+                )
+        except TransientDeliveryError as exc:
+            return self._retry(job, str(exc))
+        except PermanentDeliveryError as exc:
+            return Outcome(job.key, "dead", str(exc))
+        except Exception as exc:  # a rendering bug must not lose the job: park it as dead, visibly
+            log.exception("delivery %s failed unexpectedly", job.key)
+            return Outcome(job.key, "dead", f"{type(exc).__name__}: {exc}")
+        return Outcome(job.key, "delivered", at=self.clock())
 
-    async def _retry(self, job: Job, error: str) -> None:
+    def _retry(self, job: Job, error: str) -> Outcome:
         now = self.clock()
         if now - job.created_at > self.give_up_after:
-            await self._give_up(job, f"retries exhausted after {self.give_up_after}: {error}")
-            return
+            return Outcome(job.key, "dead", f"retries exhausted after {self.give_up_after}: {error}")
         delay = min(self.max_backoff, self.base_backoff * 2**job.attempts)
         delay *= random.uniform(0.75, 1.25)  # jitter: owners of one failing server do not retry in lockstep
-        await self.store.retry_later(job.key, now + timedelta(seconds=delay), error)
-        self.metrics.retries.labels(job.channel).inc()
-        self.metrics.deliveries.labels(job.channel, job.mode, "retried").inc()
-        log.warning("delivery %s failed (%s); retrying in %.0fs", job.key, error, delay, extra={"owner": job.owner_id})
+        return Outcome(job.key, "retry", error, next_attempt_at=now + timedelta(seconds=delay))
 
-    async def _give_up(self, job: Job, error: str) -> None:
-        await self.store.settle(job.key, "dead", self.clock(), error)
-        self.metrics.deliveries.labels(job.channel, job.mode, "failed").inc()
-        self.metrics.dead_letters.labels(job.channel).inc()
-        log.error("delivery %s given up: %s", job.key, error, extra={"owner": job.owner_id})
+    def recorded(self, job: Job, outcome: Outcome) -> None:
+        """Metrics and logs of an outcome, once it is in the delivery log."""
+        match outcome.status:
+            case "delivered":
+                self.metrics.deliveries.labels(job.channel, job.mode, "delivered").inc()
+                if job.received_at is not None and outcome.at is not None:
+                    self.metrics.end_to_end.labels(job.channel, job.mode).observe(
+                        max(0.0, (outcome.at - job.received_at).total_seconds())
+                    )
+                log.debug("delivered %s", job.key, extra={"owner": job.owner_id})
+            case "retry":
+                self.metrics.retries.labels(job.channel).inc()
+                self.metrics.deliveries.labels(job.channel, job.mode, "retried").inc()
+                delay = (outcome.next_attempt_at - self.clock()).total_seconds() if outcome.next_attempt_at else 0
+                log.warning(
+                    "delivery %s failed (%s); retrying in %.0fs", job.key, outcome.error, delay,
+                    extra={"owner": job.owner_id},
+                )  # fmt: skip
+            case "dead":
+                self.metrics.deliveries.labels(job.channel, job.mode, "failed").inc()
+                self.metrics.dead_letters.labels(job.channel).inc()
+                log.error("delivery %s given up: %s", job.key, outcome.error, extra={"owner": job.owner_id})
+            case _:
+                log.debug("delivery %s handed back untried", job.key, extra={"owner": job.owner_id})
 
     async def schedule_digests(self) -> int:
         """Create today's digest for every digest owner whose time has come and who has something waiting."""
@@ -343,3 +393,106 @@ class Dispatcher:
         if count:
             log.info("digest %s for owner %s with %d items", digest_id, owner.id, count, extra={"owner": owner.id})
         return count
+
+
+class _Pipeline:
+    """Claimed jobs on their way out: a queue, `concurrency` workers, and a recorder that writes outcomes to the
+    delivery log in one transaction per group (whatever has come in while the previous write ran)."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+        self.queue: asyncio.Queue[Job] = asyncio.Queue()
+        self.outstanding = 0  # claimed and not yet recorded
+        self.unrecorded = asyncio.Semaphore(dispatcher.concurrency)  # being sent, or sent and not yet recorded
+        self.outcomes: list[tuple[Job, Outcome, bool]] = []  # ..., and whether a worker's slot goes with it
+        self.outcomes_waiting = asyncio.Event()
+        self.changed = asyncio.Event()  # set whenever outcomes have been recorded
+        self.tasks = [asyncio.create_task(self._work(), name="notify-worker") for _ in range(dispatcher.concurrency)]
+        self.tasks.append(asyncio.create_task(self._record(), name="notify-recorder"))
+
+    def room(self) -> int:
+        return self.dispatcher.batch_size - self.outstanding
+
+    def submit(self, jobs: list[Job]) -> int:
+        for job in jobs:
+            self.queue.put_nowait(job)
+        self.outstanding += len(jobs)
+        return len(jobs)
+
+    async def wait_for_room(self, stopping: asyncio.Event) -> None:
+        self.changed.clear()
+        waits = [asyncio.create_task(stopping.wait()), asyncio.create_task(self.changed.wait())]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+
+    async def drained(self) -> None:
+        while self.outstanding:
+            self.changed.clear()
+            await self.changed.wait()
+
+    async def _work(self) -> None:
+        while True:
+            job = await self.queue.get()
+            await self.unrecorded.acquire()
+            try:
+                outcome = await self.dispatcher.attempt(job)
+            except Exception as exc:  # attempt() answers for its own failures; this keeps the worker alive regardless
+                log.exception("delivery %s failed unexpectedly", job.key)
+                outcome = Outcome(job.key, "dead", f"{type(exc).__name__}: {exc}")
+            self.outcomes.append((job, outcome, True))
+            self.outcomes_waiting.set()
+
+    async def _record(self) -> None:
+        dispatcher = self.dispatcher
+        while True:
+            await self.outcomes_waiting.wait()
+            self.outcomes_waiting.clear()
+            batch, self.outcomes = self.outcomes, []
+            if not batch:
+                continue
+            while True:
+                try:
+                    await dispatcher.store.settle([outcome for _, outcome, _ in batch], dispatcher.clock())
+                    break
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    # Keep the outcomes (and the workers' slots) until the log takes them: a job recorded late
+                    # is still sent once; one never recorded would be sent again when its lease lapses.
+                    log.exception("could not record %d delivery outcomes; trying again", len(batch))
+                    await asyncio.sleep(1.0)
+            for job, outcome, slot in batch:
+                if slot:
+                    self.unrecorded.release()
+                try:
+                    dispatcher.recorded(job, outcome)
+                except Exception:
+                    log.exception("could not report delivery %s", job.key)
+            delivered = sum(1 for _, outcome, _ in batch if outcome.status == "delivered")
+            if delivered:
+                # One line per group rather than per alert: at hundreds of alerts a second the log itself
+                # would cost a good share of a core. Each alert's own line is at DEBUG; failures are at
+                # WARNING and ERROR, one line each.
+                log.info("delivered %d alerts", delivered)
+            self.outstanding -= len(batch)
+            self.changed.set()
+
+    async def close(self) -> None:
+        """Hand back what was claimed but not started, let what is under way finish and be recorded, stop."""
+        while not self.queue.empty():
+            job = self.queue.get_nowait()
+            self.outcomes.append((job, Outcome(job.key, "released"), False))
+            self.outcomes_waiting.set()
+        try:
+            await self.drained()
+        finally:
+            await self.abort()
+
+    async def abort(self) -> None:
+        """Stop at once: what was claimed and not recorded goes out again once its lease lapses."""
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)

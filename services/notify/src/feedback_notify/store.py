@@ -4,19 +4,30 @@ delivery log), and the items waiting for a digest. SQLite by default, PostgreSQL
 Handling a classified event only writes here, in one transaction, before the Kafka message is
 acknowledged; a separate worker sends what is due. So a mail server that is down for an hour holds
 back nothing but its own deliveries, and loses nothing.
+
+Every operation is a plain function of a SQLAlchemy Connection run as one unit: on SQLite in one hop to
+the store's own thread, which holds the one connection that writes (BEGIN IMMEDIATE: a writer in another
+process waits rather than interleaves); on PostgreSQL through the async driver. A transaction through
+aiosqlite cost a thread round trip per statement, cursor and commit, which had come to more CPU than the
+SQL itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Column,
+    Connection,
     DateTime,
+    Engine,
     Index,
     Integer,
     MetaData,
@@ -24,16 +35,21 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
+    bindparam,
+    create_engine,
+    event,
     func,
     insert,
     or_,
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from feedback_contracts.dburl import async_database_url, async_engine
+
+T = TypeVar("T")
 
 metadata = MetaData()
 
@@ -100,6 +116,7 @@ class Job:
     attempts: int
     received_at: datetime | None
     created_at: datetime
+    lease_until: datetime | None = None  # when this worker's claim on it lapses
 
 
 @dataclass(frozen=True)
@@ -121,250 +138,305 @@ class NewDigestItem:
     payload: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one claimed job: delivered, dead, retry (at `next_attempt_at`) or released (not tried)."""
+
+    key: str
+    status: str
+    error: str | None = None
+    next_attempt_at: datetime | None = None
+    at: datetime | None = None  # when it was delivered
+
+
 class NotifyStore:
     def __init__(self, url: str) -> None:
         self.url = async_database_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
-        self.engine: AsyncEngine = async_engine(self.url)
-        self._lock = asyncio.Lock() if self.is_sqlite else None
+        self.engine: AsyncEngine | None = None
+        self.sqlite: Engine | None = None
+        if self.is_sqlite:
+            self.sqlite = _sqlite_engine(self.url)
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="notify-sqlite")
+        else:
+            self.engine = async_engine(self.url)
+
+    async def run(self, work: Callable[[Connection], T]) -> T:
+        """`work` in one transaction, committed when it returns (rolled back when it raises)."""
+        if self.sqlite is not None:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, self._sqlite_run, work)
+        assert self.engine is not None
+        async with self.engine.begin() as conn:
+            return await conn.run_sync(work)
+
+    def _sqlite_run(self, work: Callable[[Connection], T]) -> T:
+        assert self.sqlite is not None
+        with self.sqlite.begin() as conn:
+            return work(conn)
 
     async def create(self) -> None:
-        async with self.engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
+        await self.run(metadata.create_all)
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        if self.sqlite is not None:
+            await asyncio.get_running_loop().run_in_executor(self._thread, self.sqlite.dispose)
+            self._thread.shutdown(wait=False)
+        if self.engine is not None:
+            await self.engine.dispose()
 
     async def ping(self) -> bool:
         try:
-            async with self.engine.connect() as conn:
-                await conn.execute(select(1))
+            await self.run(lambda conn: conn.execute(select(1)).scalar())
             return True
         except Exception:
             return False
 
-    class _Write:
-        def __init__(self, store: NotifyStore) -> None:
-            self.store = store
-
-        async def __aenter__(self) -> AsyncConnection:
-            if self.store._lock is not None:
-                await self.store._lock.acquire()
-            self.context = self.store.engine.begin()
-            return await self.context.__aenter__()
-
-        async def __aexit__(self, *exc: object) -> None:
-            try:
-                await self.context.__aexit__(*exc)  # type: ignore[arg-type]
-            finally:
-                if self.store._lock is not None:
-                    self.store._lock.release()
-
-    def write(self) -> NotifyStore._Write:
-        """A write transaction (serialised on SQLite, which has one writer at a time)."""
-        return NotifyStore._Write(self)
-
-    # Within a write transaction -----------------------------------------------------------------
+    # Intake, within its transaction ---------------------------------------------------------------
 
     @staticmethod
-    async def snapshot(conn: AsyncConnection, response_id: str, owner_id: str) -> tuple[int, dict[str, Any]] | None:
-        row = (
-            await conn.execute(
-                select(snapshots.c.revision, snapshots.c.content).where(
-                    snapshots.c.response_id == response_id, snapshots.c.owner_id == owner_id
-                )
+    def snapshots_of(conn: Connection, response_id: str) -> dict[str, tuple[int, dict[str, Any]]]:
+        """Per owner, the revision and content they last received of this response."""
+        rows = conn.execute(
+            select(snapshots.c.owner_id, snapshots.c.revision, snapshots.c.content).where(
+                snapshots.c.response_id == response_id
             )
-        ).first()
-        return (row.revision, json.loads(row.content)) if row else None
+        )
+        return {r.owner_id: (r.revision, json.loads(r.content)) for r in rows}
 
     @staticmethod
-    async def owners_with_snapshots(conn: AsyncConnection, response_id: str) -> list[str]:
-        rows = await conn.execute(select(snapshots.c.owner_id).where(snapshots.c.response_id == response_id))
-        return [r.owner_id for r in rows]
-
-    @staticmethod
-    async def save_snapshot(
-        conn: AsyncConnection, response_id: str, owner_id: str, revision: int, content: dict[str, Any], now: datetime
+    def save_snapshots(
+        conn: Connection,
+        response_id: str,
+        revision: int,
+        contents: dict[str, dict[str, Any]],
+        existing: set[str],
+        now: datetime,
     ) -> None:
-        values = dict(revision=revision, content=json.dumps(content, ensure_ascii=False), updated_at=now)
-        changed = await conn.execute(
-            update(snapshots)
-            .where(snapshots.c.response_id == response_id, snapshots.c.owner_id == owner_id)
-            .values(**values)
-        )
-        if not changed.rowcount:
-            await conn.execute(insert(snapshots).values(response_id=response_id, owner_id=owner_id, **values))
-
-    async def add_job(self, conn: AsyncConnection, job: NewJob, now: datetime) -> bool:
-        """Queue a delivery; False when its key is already in the log (sent, due, or dead)."""
-        exists = (await conn.execute(select(jobs.c.key).where(jobs.c.key == job.key))).first()
-        if exists:
-            return False
-        await conn.execute(
-            insert(jobs).values(
-                key=job.key,
-                owner_id=job.owner_id,
-                channel=job.channel,
-                mode=job.mode,
-                kind=job.kind,
-                payload=json.dumps(job.payload, ensure_ascii=False),
-                status="pending",
-                attempts=0,
-                next_attempt_at=now,
-                received_at=job.received_at,
-                created_at=now,
+        """Record what each owner in `contents` now has of the response; `existing`: owners with a snapshot."""
+        changed = [
+            {"r": response_id, "o": owner_id, "v": revision, "c": json.dumps(content, ensure_ascii=False), "t": now}
+            for owner_id, content in contents.items()
+        ]
+        updates = [row for row in changed if row["o"] in existing]
+        inserts = [row for row in changed if row["o"] not in existing]
+        if updates:
+            conn.execute(
+                update(snapshots)
+                .where(snapshots.c.response_id == bindparam("r"), snapshots.c.owner_id == bindparam("o"))
+                .values(revision=bindparam("v"), content=bindparam("c"), updated_at=bindparam("t")),
+                updates,
+            )
+        if inserts:
+            conn.execute(
+                insert(snapshots),
+                [{"response_id": row["r"], "owner_id": row["o"], "revision": row["v"],
+                  "content": row["c"], "updated_at": row["t"]} for row in inserts],
             )  # fmt: skip
-        )
-        return True
 
     @staticmethod
-    async def add_digest_item(conn: AsyncConnection, item: NewDigestItem, now: datetime) -> bool:
-        exists = (
-            await conn.execute(
-                select(digest_items.c.id).where(
-                    digest_items.c.owner_id == item.owner_id,
-                    digest_items.c.response_id == item.response_id,
-                    digest_items.c.revision == item.revision,
+    def add_jobs(conn: Connection, new: list[NewJob], now: datetime) -> int:
+        """Queue deliveries whose keys are not in the log yet (sent, due, or dead); returns how many were new."""
+        if not new:
+            return 0
+        known = set(conn.execute(select(jobs.c.key).where(jobs.c.key.in_([j.key for j in new]))).scalars())
+        rows = [
+            {"key": job.key, "owner_id": job.owner_id, "channel": job.channel, "mode": job.mode, "kind": job.kind,
+             "payload": json.dumps(job.payload, ensure_ascii=False), "status": "pending", "attempts": 0,
+             "next_attempt_at": now, "received_at": job.received_at, "created_at": now}
+            for job in {j.key: j for j in new if j.key not in known}.values()
+        ]  # fmt: skip
+        if rows:
+            conn.execute(insert(jobs), rows)
+        return len(rows)
+
+    @staticmethod
+    def add_digest_items(conn: Connection, items: list[NewDigestItem], now: datetime) -> int:
+        """Keep items for their owners' digests, each (owner, response, revision) once; returns how many were new."""
+        if not items:
+            return 0
+        known = {
+            (r.owner_id, r.response_id, r.revision)
+            for r in conn.execute(
+                select(digest_items.c.owner_id, digest_items.c.response_id, digest_items.c.revision).where(
+                    digest_items.c.response_id.in_({i.response_id for i in items}),
+                    digest_items.c.owner_id.in_({i.owner_id for i in items}),
                 )
             )
-        ).first()
-        if exists:
-            return False
-        await conn.execute(
-            insert(digest_items).values(
-                owner_id=item.owner_id,
-                response_id=item.response_id,
-                revision=item.revision,
-                payload=json.dumps(item.payload, ensure_ascii=False),
-                created_at=now,
-            )  # fmt: skip
-        )
-        return True
+        }
+        rows = [
+            {"owner_id": i.owner_id, "response_id": i.response_id, "revision": i.revision,
+             "payload": json.dumps(i.payload, ensure_ascii=False), "created_at": now}
+            for i in items
+            if (i.owner_id, i.response_id, i.revision) not in known
+        ]  # fmt: skip
+        if rows:
+            conn.execute(insert(digest_items), rows)
+        return len(rows)
 
     # The worker's side --------------------------------------------------------------------------
 
-    async def due(self, now: datetime, limit: int) -> list[Job]:
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                select(jobs)
-                .where(
-                    jobs.c.status == "pending",
-                    jobs.c.next_attempt_at <= now,
-                    or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now),
-                )
-                .order_by(jobs.c.next_attempt_at, jobs.c.created_at)
-                .limit(limit)
-            )
-            return [
-                Job(r.key, r.owner_id, r.channel, r.mode, r.kind, json.loads(r.payload), r.attempts,
-                    _utc(r.received_at), _utc(r.created_at))  # type: ignore[arg-type]
-                for r in rows
-            ]  # fmt: skip
+    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Job]:
+        """Lease up to `limit` due jobs, soonest due first, in one transaction: no other worker (or replica)
+        takes them until the lease lapses, and a worker that dies with them leaves them to others after that."""
+        lease_until = now + lease
+        claimable = (
+            jobs.c.status == "pending",
+            jobs.c.next_attempt_at <= now,
+            or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now),
+        )
+        # In due order along the index on (status, next_attempt_at), stopping after `limit`: the backlog's
+        # size does not matter. Jobs due at the same moment go in the order they were queued.
+        due = select(jobs.c.key).where(*claimable).order_by(jobs.c.next_attempt_at).limit(limit)
+        if self.is_sqlite:
+            # The transaction holds SQLite's write lock from its start: nobody claims in between. (Repeating
+            # the conditions here would make SQLite walk the whole backlog instead of the primary key.)
+            chosen = jobs.c.key.in_(due.scalar_subquery())
+        else:
+            # Chosen once (a sub-select here could be run again per row, each time taking `limit` more) and
+            # locked, so replicas claiming at once take different jobs; a job changed meanwhile is checked again.
+            locked = due.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
+            chosen = and_(jobs.c.key == locked.c.key, *claimable)
+        statement = (
+            update(jobs)
+            .where(chosen)
+            .values(lease_until=lease_until)
+            .returning(jobs.c.key, jobs.c.owner_id, jobs.c.channel, jobs.c.mode, jobs.c.kind, jobs.c.payload,
+                       jobs.c.attempts, jobs.c.received_at, jobs.c.created_at, jobs.c.next_attempt_at)
+        )  # fmt: skip
+        rows = await self.run(lambda conn: conn.execute(statement).all())
+        rows.sort(key=lambda r: (_utc(r.next_attempt_at), _utc(r.created_at)))
+        return [
+            Job(r.key, r.owner_id, r.channel, r.mode, r.kind, json.loads(r.payload), r.attempts,
+                _utc(r.received_at), _utc(r.created_at), lease_until)  # type: ignore[arg-type]
+            for r in rows
+        ]  # fmt: skip
 
-    async def claim(self, key: str, now: datetime, lease: timedelta) -> bool:
-        """Take a due job for `lease`; False when another worker holds it or it is no longer pending."""
-        async with self.write() as conn:
-            result = await conn.execute(
-                update(jobs)
-                .where(
-                    jobs.c.key == key,
-                    jobs.c.status == "pending",
-                    or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now),
+    async def settle(self, outcomes: list[Outcome], now: datetime) -> None:
+        """Record what became of claimed jobs, all in one transaction, and end their leases."""
+        final = [
+            {"k": o.key, "s": o.status, "d": (o.at or now) if o.status == "delivered" else None, "e": o.error}
+            for o in outcomes
+            if o.status in ("delivered", "dead")
+        ]
+        retries = [{"k": o.key, "n": o.next_attempt_at, "e": o.error} for o in outcomes if o.status == "retry"]
+        released = [{"k": o.key} for o in outcomes if o.status == "released"]
+        if not (final or retries or released):
+            return
+
+        def work(conn: Connection) -> None:
+            if final:
+                conn.execute(
+                    update(jobs)
+                    .where(jobs.c.key == bindparam("k"))
+                    .values(status=bindparam("s"), delivered_at=bindparam("d"), last_error=bindparam("e"),
+                            attempts=jobs.c.attempts + 1, lease_until=None),
+                    final,
+                )  # fmt: skip
+            if retries:
+                conn.execute(
+                    update(jobs)
+                    .where(jobs.c.key == bindparam("k"))
+                    .values(next_attempt_at=bindparam("n"), last_error=bindparam("e"),
+                            attempts=jobs.c.attempts + 1, lease_until=None),
+                    retries,
+                )  # fmt: skip
+            if released:
+                conn.execute(
+                    update(jobs)
+                    .where(jobs.c.key == bindparam("k"), jobs.c.status == "pending")
+                    .values(lease_until=None),
+                    released,
                 )
-                .values(lease_until=now + lease)
-            )
-        return bool(result.rowcount)
+
+        await self.run(work)
 
     async def next_due(self) -> datetime | None:
-        async with self.engine.connect() as conn:
-            value = (
-                await conn.execute(select(func.min(jobs.c.next_attempt_at)).where(jobs.c.status == "pending"))
-            ).scalar()
-        return _utc(value)
-
-    async def settle(self, key: str, status: str, now: datetime, error: str | None = None) -> None:
-        async with self.write() as conn:
-            await conn.execute(
-                update(jobs)
-                .where(jobs.c.key == key)
-                .values(
-                    status=status,
-                    delivered_at=now if status == "delivered" else None,
-                    last_error=error,
-                    attempts=jobs.c.attempts + 1,
-                    lease_until=None,
-                )
-            )
-
-    async def retry_later(self, key: str, at: datetime, error: str) -> None:
-        async with self.write() as conn:
-            await conn.execute(
-                update(jobs)
-                .where(jobs.c.key == key)
-                .values(next_attempt_at=at, last_error=error, attempts=jobs.c.attempts + 1, lease_until=None)
-            )
+        statement = select(func.min(jobs.c.next_attempt_at)).where(jobs.c.status == "pending")
+        return _utc(await self.run(lambda conn: conn.execute(statement).scalar()))
 
     async def status(self, key: str) -> str | None:
-        async with self.engine.connect() as conn:
-            return (await conn.execute(select(jobs.c.status).where(jobs.c.key == key))).scalar()
+        return await self.run(lambda conn: conn.execute(select(jobs.c.status).where(jobs.c.key == key)).scalar())
 
     async def counts(self) -> dict[str, int]:
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(select(jobs.c.status, func.count()).group_by(jobs.c.status))
-            result = {r[0]: int(r[1]) for r in rows}
-            pending_items = (
-                await conn.execute(
-                    select(func.count()).select_from(digest_items).where(digest_items.c.digest_key.is_(None))
-                )
+        """Pending deliveries and digest items waiting for a digest."""
+
+        def work(conn: Connection) -> dict[str, int]:
+            # Only what is still to do: the index on (status, next_attempt_at) counts it without reading the
+            # whole delivery log, which grows with every alert ever sent.
+            pending = conn.execute(select(func.count()).select_from(jobs).where(jobs.c.status == "pending")).scalar()
+            items = conn.execute(
+                select(func.count()).select_from(digest_items).where(digest_items.c.digest_key.is_(None))
             ).scalar()
-        result["digest_items_pending"] = int(pending_items or 0)
-        return result
+            return {"pending": int(pending or 0), "digest_items_pending": int(items or 0)}
+
+        return await self.run(work)
 
     # Digests --------------------------------------------------------------------------------------
 
     async def recorded_revisions(self) -> dict[str, int]:
         """Per response, the latest revision notify has recorded for any owner."""
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                select(snapshots.c.response_id, func.max(snapshots.c.revision)).group_by(snapshots.c.response_id)
-            )
-            return {r[0]: int(r[1]) for r in rows}
+        statement = select(snapshots.c.response_id, func.max(snapshots.c.revision)).group_by(snapshots.c.response_id)
+        return await self.run(lambda conn: {r[0]: int(r[1]) for r in conn.execute(statement)})
 
     async def owners_with_pending_items(self) -> list[str]:
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                select(digest_items.c.owner_id).where(digest_items.c.digest_key.is_(None)).distinct()
-            )
-            return [r.owner_id for r in rows]
+        statement = select(digest_items.c.owner_id).where(digest_items.c.digest_key.is_(None)).distinct()
+        return await self.run(lambda conn: [r.owner_id for r in conn.execute(statement)])
 
     async def digest_exists(self, keys: list[str]) -> bool:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(jobs.c.key).where(jobs.c.key.in_(keys)).limit(1))).first()
-        return row is not None
+        statement = select(jobs.c.key).where(jobs.c.key.in_(keys)).limit(1)
+        return await self.run(lambda conn: conn.execute(statement).first() is not None)
 
     async def create_digest(self, owner_id: str, digest_id: str, channels: list[str], now: datetime, build: Any) -> int:
         """Gather the owner's pending items into one digest per channel; 0 when nothing waits (no empty digest)."""
-        async with self.write() as conn:
-            rows = (
-                await conn.execute(
-                    select(digest_items)
-                    .where(digest_items.c.owner_id == owner_id, digest_items.c.digest_key.is_(None))
-                    .order_by(digest_items.c.id)
-                )
+
+        def work(conn: Connection) -> int:
+            rows = conn.execute(
+                select(digest_items)
+                .where(digest_items.c.owner_id == owner_id, digest_items.c.digest_key.is_(None))
+                .order_by(digest_items.c.id)
             ).all()
             if not rows:
                 return 0
             payload = build([json.loads(r.payload) for r in rows])
             received = min((_utc(r.created_at) for r in rows), default=None)
-            for channel in channels:
-                key = f"{owner_id}:{channel}:digest:{digest_id}"
-                try:
-                    await self.add_job(conn, NewJob(key, owner_id, channel, "digest", "digest", payload, received), now)
-                except IntegrityError:
-                    pass
-            await conn.execute(
+            new = [
+                NewJob(
+                    f"{owner_id}:{channel}:digest:{digest_id}", owner_id, channel, "digest", "digest", payload, received
+                )
+                for channel in channels
+            ]
+            self.add_jobs(conn, new, now)
+            conn.execute(
                 update(digest_items)
                 .where(digest_items.c.id.in_([r.id for r in rows]))
                 .values(digest_key=f"{owner_id}:digest:{digest_id}")
             )
             return len(rows)
+
+        return await self.run(work)
+
+
+def _sqlite_engine(url: str) -> Engine:
+    """A synchronous engine for the store's own thread: one connection, WAL, synchronous=FULL (a commit is
+    durable before anyone is told it happened), and transactions that take the write lock when they begin."""
+    path = url.split("///", 1)[1] if "///" in url else ""
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        f"sqlite:///{path}", connect_args={"timeout": 30, "check_same_thread": False}, pool_size=1, max_overflow=0
+    )
+
+    @event.listens_for(engine, "connect")
+    def connect(dbapi_connection: Any, _record: object) -> None:
+        dbapi_connection.isolation_level = None  # SQLAlchemy's BEGIN below, not the driver's
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
