@@ -244,3 +244,25 @@ def test_requests_the_direct_path_leaves_to_the_framework_are_answered_as_before
     assert broken.status_code == 422 and broken.json()["detail"][0]["msg"] == "JSON decode error"
     refused = client.post("/v1/responses", json=streamed, headers={"Authorization": "Bearer nope"})
     assert refused.status_code == 401
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_when_the_database_cannot_be_reached_accepts_fail_instead_of_waiting(
+    kind: str, seed002_response, unique, tmp_path
+) -> None:
+    # SQLite: the database path is a directory; PostgreSQL: nothing listens on the port.
+    url = f"sqlite:///{tmp_path}" if kind == "sqlite" else "postgresql://postgres@127.0.0.1:1/nowhere"
+    bodies = [SurveyResponse.model_validate(_variant(seed002_response, f"down-{unique}-{n}")) for n in range(5)]
+
+    async def run() -> list[BaseException | AcceptResult]:
+        store = IngestStore(url)
+        try:
+            accepts = asyncio.gather(
+                *(store.accept(body, datetime.now(UTC)) for body in bodies), return_exceptions=True
+            )
+            return await asyncio.wait_for(accepts, 60)  # a guard against hanging, not a measure
+        finally:
+            await store.close()
+
+    outcomes = asyncio.run(run())
+    assert all(isinstance(outcome, Exception) and not isinstance(outcome, ConflictError) for outcome in outcomes)

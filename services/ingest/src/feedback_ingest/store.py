@@ -19,10 +19,12 @@ through the async engine (asyncpg). Reads go through the async engine on both.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -238,7 +240,8 @@ class IngestStore:
         self._max_writers = 1 if self.is_sqlite else POSTGRES_WRITERS
 
     async def close(self) -> None:
-        while self._writers:  # answer what was accepted before closing the connections
+        deadline = time.monotonic() + 30
+        while self._writers and time.monotonic() < deadline:  # answer what was accepted before closing
             await asyncio.sleep(0.01)
         if self._thread is not None:
             self._thread.shutdown(wait=True)
@@ -299,7 +302,8 @@ class IngestStore:
             try:
                 result = work(connection)
             except BaseException:
-                connection.execute("ROLLBACK")
+                if connection.in_transaction:  # some errors (a full disk, for one) end the transaction themselves
+                    connection.execute("ROLLBACK")
                 raise
             commit = loop.run_in_executor(self._writer_thread(), _commit, connection)
             try:
@@ -343,10 +347,21 @@ class IngestStore:
                 return
             if not self._waiting:  # another writer took it all meanwhile
                 return
-            async with self.engine.connect() as conn:
+            try:
+                conn = await self.engine.connect()
+            except Exception as exc:
+                # The database cannot be reached: this share's requests hear so (503) rather than wait.
+                log.warning("cannot reach the database to store accepts (%s: %s)", type(exc).__name__, exc)
+                for pending in self._take():
+                    _answer(pending, exc)
+                return
+            try:
                 while self._waiting:
                     if not await self._commit_group(self._take(), conn):
                         break  # the connection may be broken: the next writer takes a fresh one
+            finally:
+                with contextlib.suppress(Exception):
+                    await conn.close()
         except Exception:
             log.exception("the group commit writer failed")
         finally:
