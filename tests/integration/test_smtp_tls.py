@@ -58,12 +58,15 @@ async def test_starttls_with_authentication_delivers_and_a_wrong_password_is_ref
     )  # fmt: skip
     controller.start()
     try:
-        await SmtpSender("127.0.0.1", port, 10, "starttls", "notify", "s3cret", str(cert)).send(_message())
-        assert len(inbox.messages) == 1
+        sender = SmtpSender("127.0.0.1", port, 10, "starttls", "notify", "s3cret", str(cert))
+        await sender.send(_message())
+        await sender.send(_message())  # again over the same connection, still encrypted and logged in
+        await sender.close()
+        assert len(inbox.messages) == 2
         with pytest.raises((PermanentDeliveryError, TransientDeliveryError)):  # a refused login delivers nothing
             await SmtpSender("127.0.0.1", port, 3, "starttls", "notify", "wrong", str(cert)).send(_message())
         with pytest.raises(TransientDeliveryError):  # an untrusted certificate is not delivered to
             await SmtpSender("127.0.0.1", port, 3, "starttls", "notify", "s3cret").send(_message())
-        assert len(inbox.messages) == 1
+        assert len(inbox.messages) == 2
     finally:
         controller.stop()
