@@ -462,7 +462,8 @@ def _ingest_misses(results: dict) -> list[str]:
             "its one event loop. Per response it validates the statement with pydantic (the contracts' text "
             "cleaning - NFC normalisation and three regular-expression passes over every answer - and email "
             "validation: the largest share below), fingerprints it and serialises its event, parses and answers "
-            "HTTP with h11 as the bare endpoint does, publishes the event through FastStream and logs one line."
+            "HTTP with h11 as the bare endpoint does, publishes the event through FastStream and logs one line. "
+            "(In the profile, feedback_ingest.store: _commit is the writer thread waiting for the disk, not CPU.)"
             + _profile_line(profile)
         )
     postgres = _best_run(results.get("ingest", {}).get("targets", {}).get("postgresql", {}))

@@ -208,20 +208,23 @@ def create_app(
                 task.cancel()
             await store.close()
 
-    def _check(credentials: HTTPAuthorizationCredentials | None, tokens: tuple[str, ...]) -> bool:
-        presented = credentials.credentials.encode() if credentials else b""
+    form_tokens = tuple(token.encode() for token in settings.tokens + settings.admin_tokens)
+    admin_tokens = tuple(token.encode() for token in settings.admin_tokens)
+
+    def _check(presented: str | None, tokens: tuple[bytes, ...]) -> bool:
+        given = presented.encode() if presented is not None else b""
         # Compare against every token, so the time taken says nothing about which one nearly matched.
-        matches = [hmac.compare_digest(presented, token.encode()) for token in tokens]
-        return credentials is not None and any(matches)
+        matches = [hmac.compare_digest(given, token) for token in tokens]
+        return presented is not None and any(matches)
 
     # Async, so FastAPI runs them on the event loop rather than handing each request to a worker thread.
     async def authorized(credentials: HTTPAuthorizationCredentials | None = Depends(_BEARER)) -> None:  # noqa: B008
-        if not _check(credentials, settings.tokens + settings.admin_tokens):
+        if not _check(credentials.credentials if credentials else None, form_tokens):
             metrics.rejected.labels("unauthorized").inc()
             raise _Unauthorized()
 
     async def admin(credentials: HTTPAuthorizationCredentials | None = Depends(_BEARER)) -> None:  # noqa: B008
-        if not settings.admin_tokens or not _check(credentials, settings.admin_tokens):
+        if not admin_tokens or not _check(credentials.credentials if credentials else None, admin_tokens):
             metrics.rejected.labels("unauthorized").inc()
             raise _Unauthorized()
 
@@ -325,7 +328,7 @@ def create_app(
             or int(length) > settings.ingest_max_body_bytes
             or content_type is None
             or content_type.split(b";")[0].strip().lower() != b"application/json"
-            or not _bearer_ok(authorization, settings.tokens + settings.admin_tokens)
+            or not _bearer_ok(authorization)
         ):
             await app.framework(scope, receive, send)
             return
@@ -363,13 +366,13 @@ def create_app(
         metrics.http_requests.labels("POST", "/v1/responses", str(status_code)).inc()
         await send_json(send, status_code, body)
 
-    def _bearer_ok(header: bytes | None, tokens: tuple[str, ...]) -> bool:
+    def _bearer_ok(header: bytes | None) -> bool:
         # As HTTPBearer reads the header: "<scheme> <credentials>", scheme "bearer" in any case.
         scheme, _, credentials = (header or b"").decode("latin-1").partition(" ")
         credentials = credentials.strip()
         if scheme.lower() != "bearer" or not credentials:
             return False
-        return _check(HTTPAuthorizationCredentials(scheme=scheme, credentials=credentials), tokens)
+        return _check(credentials, form_tokens)
 
     @app.get(
         "/v1/responses/{response_id}",
