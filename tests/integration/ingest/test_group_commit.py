@@ -266,3 +266,39 @@ def test_when_the_database_cannot_be_reached_accepts_fail_instead_of_waiting(
 
     outcomes = asyncio.run(run())
     assert all(isinstance(outcome, Exception) and not isinstance(outcome, ConflictError) for outcome in outcomes)
+
+
+def test_a_later_revisions_contact_data_replace_the_earlier_ones_within_a_group_and_across(
+    database_url: str, seed002_response, unique
+) -> None:
+    rid = f"contact-{unique}"
+
+    def revision(number: int, email: str | None) -> SurveyResponse:
+        body = _variant(seed002_response, rid, revision=number, note=f"Versio {number}.")
+        if email is None:
+            body["respondent"] = {"organization": body["respondent"]["organization"]}
+        else:
+            body["respondent"]["email"] = email
+        return SurveyResponse.model_validate(body)
+
+    async def run() -> list:
+        store = await _store(database_url)
+        try:
+            now = datetime.now(UTC)
+            seen = []
+            await asyncio.gather(
+                store.accept(revision(1, "eka@example.org"), now), store.accept(revision(2, None), now)
+            )
+            seen.append(await store.contact(rid))
+            await store.accept(revision(3, "kolmas@example.org"), now)
+            seen.append(await store.contact(rid))
+            await store.accept(revision(4, None), now)
+            seen.append(await store.contact(rid))
+            return seen
+        finally:
+            await store.close()
+
+    after_group, after_third, after_fourth = asyncio.run(run())
+    assert after_group is None  # revision 2 came without contact data
+    assert after_third is not None and after_third.email == "kolmas@example.org"
+    assert after_fourth is None

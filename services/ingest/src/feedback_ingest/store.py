@@ -206,6 +206,7 @@ class _Plan:
     changed_responses: dict[str, dict] = field(default_factory=dict)
     revisions: list[dict] = field(default_factory=list)
     # Per response accepted: its last accepted revision's contact row, or None when it came without one.
+    # (Responses stored before the group, those in changed_responses, lose the contact rows they had.)
     contacts: dict[str, dict | None] = field(default_factory=dict)
     outbox: list[dict] = field(default_factory=list)
 
@@ -725,7 +726,8 @@ def _accept_core(conn: Connection, group: Sequence[_Pending]) -> list[AcceptResu
     if plan.revisions:
         conn.execute(insert(revisions), plan.revisions)
         # A revision's contact data replace the previous revision's (or none, if it came without).
-        conn.execute(contacts.delete().where(contacts.c.response_id.in_(list(plan.contacts))))
+        if plan.changed_responses:
+            conn.execute(contacts.delete().where(contacts.c.response_id.in_(list(plan.changed_responses))))
         if kept := [row for row in plan.contacts.values() if row is not None]:
             conn.execute(insert(contacts), kept)
         conn.execute(insert(outbox), plan.outbox)
@@ -774,8 +776,8 @@ def _accept_sqlite(connection: sqlite3.Connection, group: Sequence[_Pending]) ->
     if plan.revisions:
         connection.executemany(_insert_sql("revisions", _REVISION_COLUMNS), _values(plan.revisions, _REVISION_COLUMNS))
         # A revision's contact data replace the previous revision's (or none, if it came without).
-        rids = list(plan.contacts)
-        connection.execute(f"DELETE FROM contacts WHERE response_id IN ({_marks(len(rids))})", rids)
+        if rids := list(plan.changed_responses):
+            connection.execute(f"DELETE FROM contacts WHERE response_id IN ({_marks(len(rids))})", rids)
         if kept := [row for row in plan.contacts.values() if row is not None]:
             connection.executemany(_insert_sql("contacts", _CONTACT_COLUMNS), _values(kept, _CONTACT_COLUMNS))
         connection.executemany(_insert_sql("outbox", _OUTBOX_COLUMNS), _values(plan.outbox, _OUTBOX_COLUMNS))
