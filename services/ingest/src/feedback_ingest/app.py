@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable
@@ -283,6 +284,10 @@ def create_app(
         status_code, body = await submit(response)
         return JSONResponse(body, status_code=status_code)
 
+    # The counters' children of the hot path, looked up once each (labels() takes a lock and checks its input).
+    received = functools.cache(metrics.received.labels)
+    answered = functools.cache(lambda code: metrics.http_requests.labels("POST", "/v1/responses", str(code)))
+
     async def submit(response: SurveyResponse) -> tuple[int, dict]:
         """Store a valid response revision; the status code and body of the answer (202, 200 or 409)."""
         try:
@@ -301,7 +306,7 @@ def create_app(
             metrics.duplicates.inc()
             return status.HTTP_200_OK, body
         relay.notify()
-        metrics.received.labels(response.respondent_type.value).inc()
+        received(response.respondent_type.value).inc()
         log.info(
             "accepted response %s revision %d",
             response.response_id,
@@ -363,7 +368,7 @@ def create_app(
                 status.HTTP_503_SERVICE_UNAVAILABLE,
                 {"detail": "the request could not be completed; retry later"},
             )
-        metrics.http_requests.labels("POST", "/v1/responses", str(status_code)).inc()
+        answered(status_code).inc()
         await send_json(send, status_code, body)
 
     def _bearer_ok(header: bytes | None) -> bool:

@@ -170,7 +170,7 @@ normalise_database_url = async_database_url
 def content_hash(response: SurveyResponse) -> str:
     """Fingerprint of everything the form sent, to tell a retry from a conflicting resubmission: SHA-256 of the
     response as pydantic serialises it (fields in the model's order)."""
-    return hashlib.sha256(response.model_dump_json().encode()).hexdigest()
+    return hashlib.sha256(response.__pydantic_serializer__.to_json(response)).hexdigest()  # model_dump_json's bytes
 
 
 def legacy_content_hash(response: SurveyResponse) -> str:
