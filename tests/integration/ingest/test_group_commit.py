@@ -302,3 +302,31 @@ def test_a_later_revisions_contact_data_replace_the_earlier_ones_within_a_group_
     assert after_group is None  # revision 2 came without contact data
     assert after_third is not None and after_third.email == "kolmas@example.org"
     assert after_fourth is None
+
+
+def test_on_sqlite_every_accept_commits_with_synchronous_full_even_after_the_relay_marked_rows_sent(
+    tmp_path, seed002_response, unique
+) -> None:
+    """What a power cut must not undo: an accept (202) commits with synchronous=FULL; only the relay's marks
+    (a lost one means publishing again) may commit without waiting for the disk."""
+    statements: list[str] = []
+
+    async def run() -> None:
+        store = await _store(f"sqlite:///{tmp_path}/ingest.sqlite3")
+        try:
+            first = SurveyResponse.model_validate(_variant(seed002_response, f"durable-{unique}-1"))
+            await store.accept(first, datetime.now(UTC))
+            assert store._sqlite is not None
+            store._sqlite.set_trace_callback(statements.append)  # what the hot connection runs from here on
+            await store.mark_sent(await store.unsent(10), datetime.now(UTC))
+            second = SurveyResponse.model_validate(_variant(seed002_response, f"durable-{unique}-2"))
+            await store.accept(second, datetime.now(UTC))
+        finally:
+            await store.close()
+
+    asyncio.run(run())
+    pragmas_before_begin = [statements[i - 1] for i, sql in enumerate(statements) if sql.startswith("BEGIN") and i > 0]
+    assert pragmas_before_begin == ["PRAGMA synchronous = NORMAL", "PRAGMA synchronous = FULL"]  # mark, then accept
+    assert any(
+        sql.startswith("INSERT INTO outbox") for sql in statements[statements.index("PRAGMA synchronous = FULL") :]
+    )

@@ -287,14 +287,20 @@ class IngestStore:
         async with self._write_lock:
             return await asyncio.get_running_loop().run_in_executor(self._writer_thread(), in_thread)
 
-    async def _write_sqlite(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """A hot write on SQLite: `work(connection)` between BEGIN IMMEDIATE and a COMMIT in the writer thread."""
+    async def _write_sqlite(self, work: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
+        """A hot write on SQLite: `work(connection)` between BEGIN IMMEDIATE and a COMMIT in the writer thread.
+
+        Not `durable`: the COMMIT does not wait for the disk (synchronous=NORMAL: a power cut may undo it, a
+        crash of the process does not); the next durable commit writes it out with its own.
+        """
         assert self._write_lock is not None
         loop = asyncio.get_running_loop()
         async with self._write_lock:
             if self._sqlite is None:
                 self._sqlite = await loop.run_in_executor(self._writer_thread(), _sqlite_connection, self._sqlite_path)
             connection = self._sqlite
+            # Set for every transaction, so that no durable one ever depends on a reset after a lighter one.
+            connection.execute("PRAGMA synchronous = FULL" if durable else "PRAGMA synchronous = NORMAL")
             try:
                 connection.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError:
@@ -471,7 +477,9 @@ class IngestStore:
                     [(at, rid, rev) for rid, rev in keys],
                 )
 
-            await self._write_sqlite(mark_sqlite)
+            # A mark lost to a power cut only means the rows are published again (consumers are idempotent):
+            # its commit need not wait for the disk, nor hold up the accepts behind it meanwhile.
+            await self._write_sqlite(mark_sqlite, durable=False)
             return
 
         def mark(conn: Connection) -> None:
