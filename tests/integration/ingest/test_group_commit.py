@@ -112,13 +112,13 @@ def test_many_concurrent_posts_are_answered_by_the_rules_and_each_stored_and_pub
     assert keys() == Counter(dict.fromkeys(mine, 1))
 
 
-def _fail_outbox_rows_of(database_url: str, prefix: str) -> None:
-    """A database error for any outbox row of a response whose id starts with `prefix` (the last write of an
-    accept), so an accept of such a response fails after its other rows were written."""
+def _fail_contact_rows_of(database_url: str, prefix: str) -> None:
+    """A database error for the contact row of any response whose id starts with `prefix`: an accept of such a
+    response fails after its response and revision rows were written, on a statement carrying contact data."""
     if database_url.startswith("sqlite"):
         with sqlite3.connect(database_url.split("///", 1)[1]) as connection:
             connection.execute(
-                f"CREATE TRIGGER fail_marked BEFORE INSERT ON outbox WHEN NEW.response_id LIKE '{prefix}%' "
+                f"CREATE TRIGGER fail_marked BEFORE INSERT ON contacts WHEN NEW.response_id LIKE '{prefix}%' "
                 "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
             )
         return
@@ -132,7 +132,7 @@ def _fail_outbox_rows_of(database_url: str, prefix: str) -> None:
                 "RETURN NEW; END $$"
             )
             await connection.execute(
-                "CREATE TRIGGER fail_marked BEFORE INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION fail_marked()"
+                "CREATE TRIGGER fail_marked BEFORE INSERT ON contacts FOR EACH ROW EXECUTE FUNCTION fail_marked()"
             )
         finally:
             await connection.close()
@@ -149,7 +149,7 @@ def _stop_failing(database_url: str) -> None:
     async def drop() -> None:
         connection = await asyncpg.connect(database_url)
         try:
-            await connection.execute("DROP TRIGGER fail_marked ON outbox")
+            await connection.execute("DROP TRIGGER fail_marked ON contacts")
         finally:
             await connection.close()
 
@@ -157,10 +157,10 @@ def _stop_failing(database_url: str) -> None:
 
 
 def test_accepts_whose_transaction_fails_get_503_store_nothing_and_do_not_fail_the_others(
-    ingest_settings, make_client, seed002_response, unique, form_headers
+    ingest_settings, make_client, seed002_response, unique, form_headers, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = make_client(ingest_settings)  # migrates the database
-    _fail_outbox_rows_of(ingest_settings.database_url, f"fail-{unique}")
+    _fail_contact_rows_of(ingest_settings.database_url, f"fail-{unique}")
     failing = [f"fail-{unique}-{n}" for n in range(6)]
     fine = [f"fine-{unique}-{n}" for n in range(6)]
     bodies = [_variant(seed002_response, rid) for pair in zip(failing, fine, strict=True) for rid in pair]
@@ -178,6 +178,13 @@ def test_accepts_whose_transaction_fails_get_503_store_nothing_and_do_not_fail_t
     for rid in fine:
         assert answers[rid][0] == 202
         assert client.get(f"/v1/responses/{rid}", headers=form_headers).status_code == 200
+
+    # The failures are logged without the values the statement carried.
+    logged = caplog.text
+    assert "unexpected error on POST /v1/responses" in logged
+    respondent = seed002_response["respondent"]
+    for personal in (respondent["email"], respondent["phone"], respondent["first_name"], respondent["last_name"]):
+        assert personal not in logged
 
     _stop_failing(ingest_settings.database_url)
     # Nothing of the failed accepts was kept: the same posts now are first revisions, accepted.

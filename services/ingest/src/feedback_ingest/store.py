@@ -53,7 +53,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from feedback_contracts.dburl import async_database_url, async_engine
@@ -358,7 +358,7 @@ class IngestStore:
                 conn = await self.engine.connect()
             except Exception as exc:
                 # The database cannot be reached: this share's requests hear so (503) rather than wait.
-                log.warning("cannot reach the database to store accepts (%s: %s)", type(exc).__name__, exc)
+                log.warning("cannot reach the database to store accepts (%s)", _describe(exc))
                 for pending in self._take():
                     _answer(pending, exc)
                 return
@@ -369,8 +369,8 @@ class IngestStore:
             finally:
                 with contextlib.suppress(Exception):
                     await conn.close()
-        except Exception:
-            log.exception("the group commit writer failed")
+        except Exception as exc:
+            log.error("the group commit writer failed (%s)", _describe(exc))
         finally:
             self._writers -= 1
             self._spawn_writer(asyncio.get_running_loop())
@@ -395,9 +395,7 @@ class IngestStore:
                 _answer(group[0], exc)
                 return False
             # What one request sent must not fail the others: each again, on its own.
-            log.warning(
-                "a group of %d accepts failed (%s: %s); retrying them one by one", len(group), type(exc).__name__, exc
-            )
+            log.warning("a group of %d accepts failed (%s); retrying them one by one", len(group), _describe(exc))
             for pending in group:
                 try:
                     (outcome,) = await self._accept_group([pending], None)
@@ -610,9 +608,23 @@ class IngestStore:
         return await self._write(requeue)
 
 
+class StoreError(Exception):
+    """A write failed in the database. The message names the error, not the values written."""
+
+
+def _describe(exc: BaseException) -> str:
+    """An error, without what SQLAlchemy adds to its message: the statement's parameters, contact data among them."""
+    if isinstance(exc, DBAPIError):
+        code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        return f"{type(exc).__name__} from {type(exc.orig).__name__}" + (f", SQLSTATE {code}" if code else "")
+    return f"{type(exc).__name__}: {exc}"
+
+
 def _answer(pending: _Pending, outcome: AcceptResult | Exception) -> None:
     if pending.future is None or pending.future.done():  # the request went away; what it sent is kept all the same
         return
+    if isinstance(outcome, DBAPIError):
+        outcome = StoreError(_describe(outcome))  # the request's handler logs what it gets
     if isinstance(outcome, Exception):
         pending.future.set_exception(outcome)
     else:
