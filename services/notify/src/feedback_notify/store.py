@@ -126,7 +126,7 @@ class NewJob:
     channel: str
     mode: str
     kind: str
-    payload: dict[str, Any]
+    payload: dict[str, Any] | str  # or already JSON
     received_at: datetime | None
 
 
@@ -135,7 +135,11 @@ class NewDigestItem:
     owner_id: str
     response_id: str
     revision: int
-    payload: dict[str, Any]
+    payload: dict[str, Any] | str  # or already JSON
+
+
+def _json(payload: dict[str, Any] | str) -> str:
+    return payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -241,7 +245,7 @@ class NotifyStore:
         known = set(conn.execute(select(jobs.c.key).where(jobs.c.key.in_([j.key for j in new]))).scalars())
         rows = [
             {"key": job.key, "owner_id": job.owner_id, "channel": job.channel, "mode": job.mode, "kind": job.kind,
-             "payload": json.dumps(job.payload, ensure_ascii=False), "status": "pending", "attempts": 0,
+             "payload": _json(job.payload), "status": "pending", "attempts": 0,
              "next_attempt_at": now, "received_at": job.received_at, "created_at": now}
             for job in {j.key: j for j in new if j.key not in known}.values()
         ]  # fmt: skip
@@ -265,7 +269,7 @@ class NotifyStore:
         }
         rows = [
             {"owner_id": i.owner_id, "response_id": i.response_id, "revision": i.revision,
-             "payload": json.dumps(i.payload, ensure_ascii=False), "created_at": now}
+             "payload": _json(i.payload), "created_at": now}
             for i in items
             if (i.owner_id, i.response_id, i.revision) not in known
         ]  # fmt: skip
