@@ -112,19 +112,16 @@ class Renderer:
         safe = _safe(alert)
         subject = self.subject(safe)
         link = self.link(alert.response_id)
-        measured: list[str] = []
+        context = dict(alert=safe, omitted=0, link=link, subject=subject)
+        text = self._alert_text.render(**context)
+        if len(text) > self.max_chars:  # rare: cut paragraphs from the end until it fits
 
-        def text_of(sections: list[AlertSection]) -> str:
-            alert = safe.model_copy(update={"sections": sections})
-            measured[:] = [self._alert_text.render(alert=alert, omitted=0, link=link, subject=subject)]
-            return measured[0]
+            def text_of(sections: list[AlertSection]) -> str:
+                return self._alert_text.render(**{**context, "alert": safe.model_copy(update={"sections": sections})})
 
-        sections, omitted = self._fit(safe.sections, text_of)
-        context = dict(
-            alert=safe.model_copy(update={"sections": sections}), omitted=omitted, link=link, subject=subject
-        )
-        # Almost every alert fits at once: then the one text measured is the text sent.
-        text = measured[0] if not omitted else self._alert_text.render(**context)
+            sections, omitted = self._fit(safe.sections, text_of)
+            context = dict(context, alert=safe.model_copy(update={"sections": sections}), omitted=omitted)
+            text = self._alert_text.render(**context)
         return Rendered(subject, text, self._alert_html.render(**context))
 
     def _fit(self, sections: list[AlertSection], render) -> tuple[list[AlertSection], int]:  # noqa: ANN001
