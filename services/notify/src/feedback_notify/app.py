@@ -35,6 +35,9 @@ from .store import NotifyStore
 SERVICE = "notify"
 # Jobs sent at once, each on its own reused SMTP connection; also the most a crash can resend.
 DELIVERY_CONCURRENCY = 8
+# How long a fetch may wait at the broker for new events. Apache Kafka answers as soon as one arrives;
+# Tansu (dev up's broker) holds the fetch for the whole time, which the default 500 ms added to every alert.
+FETCH_MAX_WAIT_MS = 100
 log = logging.getLogger("feedback.notify")
 
 
@@ -105,6 +108,7 @@ def create_app(
         ack_policy=AckPolicy.MANUAL,
         session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         title="ResponseClassified",
     )
     async def on_response_classified(msg: KafkaMessage) -> None:
