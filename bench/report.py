@@ -472,7 +472,8 @@ def _ingest_misses(results: dict) -> list[str]:
             f"**Ingest with PostgreSQL: {_num(postgres['rate'])} responses/s** ({postgres.get('cpu', {}).get('server')} "
             f"cores, {_num(_cpu_ms(postgres))} ms CPU per response): accepts are committed in groups, up to four "
             "transactions at once; each waits on several round trips to the database server, which shares the two "
-            "cores and compresses every event twice (stored in revisions and in the outbox)."
+            "cores and stores every event twice (in revisions and in the outbox, compressed with lz4 where the "
+            "server has it)."
         )
     if figures.get("ratio") is not None and figures["ratio"] < TARGETS["ingest_ratio"]:
         cpu_ratio = figures.get("cpu_ratio")
