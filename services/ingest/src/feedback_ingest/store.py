@@ -12,8 +12,9 @@ connection of their own, with a few set-based statements per group: BEGIN IMMEDI
 on the event loop (they only touch SQLite's page cache), and COMMIT, which waits for the disk, runs in a
 dedicated thread. One thread hop per group: a thread that ran every statement would hand the GIL back and
 forth with the busy event loop, waiting up to the interpreter's switch interval each time. The rare writes
-(erasure, replay) run whole in that thread. On PostgreSQL every write is one transaction of SQLAlchemy Core
-through the async engine (asyncpg). Reads go through the async engine on both.
+(erasure, replay) run whole in that thread; the relay reads the outbox on the event loop. On PostgreSQL every
+write is one transaction of SQLAlchemy Core through the async engine (asyncpg), up to four groups at once.
+The read endpoints go through the async engine on both.
 """
 
 from __future__ import annotations
