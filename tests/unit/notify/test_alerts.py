@@ -65,13 +65,13 @@ class Clock:
 
 
 class Harness:
-    def __init__(self, tmp_path: Path, owners: OwnersDirectory, max_chars: int = 100_000) -> None:
+    def __init__(self, database_url: str, owners: OwnersDirectory, max_chars: int = 100_000) -> None:
         self.clock = Clock(T0)
         self.mail, self.hooks = FakeMail(), FakeHooks()
         self.registry = CollectorRegistry()
         self.metrics = NotifyMetrics(self.registry)
         self.owners = owners
-        self.store = NotifyStore(f"sqlite:///{tmp_path}/notify.sqlite3")
+        self.store = NotifyStore(database_url)
         self.intake = Intake(self.store, lambda: self.owners, self.metrics)
         self.dispatcher = Dispatcher(
             self.store, lambda: self.owners, Renderer(max_chars, "https://lausunnot.example.org/r"), self.mail,
@@ -113,8 +113,8 @@ def owners() -> OwnersDirectory:
     return load_owners(OWNERS_FILE)
 
 
-async def test_each_owner_gets_one_alert_with_exactly_their_paragraphs_in_finnish(tmp_path: Path, owners) -> None:
-    async with Harness(tmp_path, owners) as h:
+async def test_each_owner_gets_one_alert_with_exactly_their_paragraphs_in_finnish(database_url: str, owners) -> None:
+    async with Harness(database_url, owners) as h:
         await h.handle(classified(FIRST))
         (security,) = h.mail.to("turvallisuus@example.org")
         assert security["Subject"] == "Lausunto: TyöHäme (työllisyysalue) – 5.2.2 Turvallisuus ja kriisinkestävyys"
@@ -140,8 +140,8 @@ async def test_each_owner_gets_one_alert_with_exactly_their_paragraphs_in_finnis
         ) == len(h.mail.sent)
 
 
-async def test_a_redelivered_or_replayed_event_sends_nothing_twice(tmp_path: Path, owners) -> None:
-    async with Harness(tmp_path, owners) as h:
+async def test_a_redelivered_or_replayed_event_sends_nothing_twice(database_url: str, owners) -> None:
+    async with Harness(database_url, owners) as h:
         event = classified(FIRST)
         await h.handle(event)
         sent = len(h.mail.sent)
@@ -153,9 +153,9 @@ async def test_a_redelivered_or_replayed_event_sends_nothing_twice(tmp_path: Pat
 
 
 async def test_an_edit_alerts_only_owners_whose_paragraphs_changed_and_marks_the_changes(
-    tmp_path: Path, owners
+    database_url: str, owners
 ) -> None:
-    async with Harness(tmp_path, owners) as h:
+    async with Harness(database_url, owners) as h:
         await h.handle(classified(FIRST))
         before = {m["To"]: 1 for m in h.mail.sent}
         edited = [
@@ -190,8 +190,10 @@ owners:
 """
 
 
-async def test_a_digest_comes_at_the_owners_time_with_everything_since_the_last_and_never_empty(tmp_path: Path) -> None:
-    async with Harness(tmp_path, parse_owners(DIGEST_OWNERS)) as h:
+async def test_a_digest_comes_at_the_owners_time_with_everything_since_the_last_and_never_empty(
+    database_url: str,
+) -> None:
+    async with Harness(database_url, parse_owners(DIGEST_OWNERS)) as h:
         await h.handle(classified(FIRST))
         await h.handle(classified(FIRST, organization="Toinen järjestö").model_copy(update={"response_id": "toinen-1"}))
         assert h.mail.to("turvallisuus@example.org") == []
@@ -200,7 +202,7 @@ async def test_a_digest_comes_at_the_owners_time_with_everything_since_the_last_
         assert h.registry.get_sample_value("feedback_notify_pending_digest_items") == 2
 
     # A restart in between loses nothing: the items are in the store.
-    async with Harness(tmp_path, parse_owners(DIGEST_OWNERS)) as h:
+    async with Harness(database_url, parse_owners(DIGEST_OWNERS)) as h:
         h.clock.now = T0 + timedelta(hours=3, minutes=59)  # 15:59 in Helsinki
         await h.handle(classified([(71, "Tyhjä.")], revision=9).model_copy(update={"response_id": "kolmas"}))
         assert h.mail.to("turvallisuus@example.org") == []
@@ -220,8 +222,8 @@ async def test_a_digest_comes_at_the_owners_time_with_everything_since_the_last_
         assert len(h.mail.to("turvallisuus@example.org")) == 1
 
 
-async def test_flush_sends_pending_digests_now(tmp_path: Path) -> None:
-    async with Harness(tmp_path, parse_owners(DIGEST_OWNERS)) as h:
+async def test_flush_sends_pending_digests_now(database_url: str) -> None:
+    async with Harness(database_url, parse_owners(DIGEST_OWNERS)) as h:
         await h.handle(classified(FIRST))
         assert await h.dispatcher.flush_digests("security") == {"security": 1}
         await h.dispatcher.deliver_due()
@@ -229,8 +231,10 @@ async def test_flush_sends_pending_digests_now(tmp_path: Path) -> None:
         assert await h.dispatcher.flush_digests() == {}
 
 
-async def test_a_transient_failure_is_retried_later_without_holding_back_other_owners(tmp_path: Path, owners) -> None:
-    async with Harness(tmp_path, owners) as h:
+async def test_a_transient_failure_is_retried_later_without_holding_back_other_owners(
+    database_url: str, owners
+) -> None:
+    async with Harness(database_url, owners) as h:
         h.mail.failures["turvallisuus@example.org"] = TransientDeliveryError("451 try later")
         await h.handle(classified(FIRST))
         assert h.mail.to("turvallisuus@example.org") == [] and len(h.mail.to("tyollisyysalueet@example.org")) == 1
@@ -247,8 +251,8 @@ async def test_a_transient_failure_is_retried_later_without_holding_back_other_o
         assert len(h.mail.to("turvallisuus@example.org")) == 1
 
 
-async def test_a_permanent_failure_is_a_dead_letter_and_others_still_get_theirs(tmp_path: Path, owners) -> None:
-    async with Harness(tmp_path, owners) as h:
+async def test_a_permanent_failure_is_a_dead_letter_and_others_still_get_theirs(database_url: str, owners) -> None:
+    async with Harness(database_url, owners) as h:
         h.mail.failures["turvallisuus@example.org"] = PermanentDeliveryError("550 no such user")
         await h.handle(classified(FIRST))
         assert len(h.mail.to("tyollisyysalueet@example.org")) == 1
@@ -256,8 +260,8 @@ async def test_a_permanent_failure_is_a_dead_letter_and_others_still_get_theirs(
         assert await h.store.status("turvallisuus:email:tyohame-1:1") == "dead"
 
 
-async def test_retries_are_given_up_after_the_configured_time(tmp_path: Path, owners) -> None:
-    async with Harness(tmp_path, owners) as h:
+async def test_retries_are_given_up_after_the_configured_time(database_url: str, owners) -> None:
+    async with Harness(database_url, owners) as h:
         h.mail.failures["turvallisuus@example.org"] = TransientDeliveryError("connection refused")
         await h.handle(classified(FIRST))
         h.clock.now = T0 + timedelta(hours=49)
@@ -265,20 +269,20 @@ async def test_retries_are_given_up_after_the_configured_time(tmp_path: Path, ow
         assert await h.store.status("turvallisuus:email:tyohame-1:1") == "dead"
 
 
-async def test_an_owner_with_a_webhook_gets_a_signed_json_post_too(tmp_path: Path) -> None:
+async def test_an_owner_with_a_webhook_gets_a_signed_json_post_too(database_url: str) -> None:
     directory = parse_owners(
         DIGEST_OWNERS.replace("mode: digest", "webhook: https://chat.example.org/hook\n    webhook_format: teams")
     )
-    async with Harness(tmp_path, directory) as h:
+    async with Harness(database_url, directory) as h:
         await h.handle(classified(FIRST))
         ((url, payload, key),) = h.hooks.calls
         assert url == "https://chat.example.org/hook" and key == "security:webhook:tyohame-1:1"
         assert payload["@type"] == "MessageCard" and payload["title"].startswith("Lausunto: TyöHäme")
 
 
-async def test_a_very_long_alert_is_cut_with_a_note_saying_how_much_and_where(tmp_path: Path, owners) -> None:
+async def test_a_very_long_alert_is_cut_with_a_note_saying_how_much_and_where(database_url: str, owners) -> None:
     long = [(71, "\n\n".join(f"Luvussa 5.2.2 kohta {n}: " + "varautuminen " * 30 for n in range(40)))]
-    async with Harness(tmp_path, owners, max_chars=5_000) as h:
+    async with Harness(database_url, owners, max_chars=5_000) as h:
         await h.handle(classified(long))
         (message,) = h.mail.to("turvallisuus@example.org")
         body = message.get_body(("plain",)).get_content()
@@ -298,9 +302,9 @@ HOSTILE = [
 
 
 @pytest.mark.parametrize("hostile", HOSTILE)
-async def test_respondent_text_cannot_add_headers_markup_or_links(tmp_path: Path, owners, hostile: str) -> None:
+async def test_respondent_text_cannot_add_headers_markup_or_links(database_url: str, owners, hostile: str) -> None:
     answers = [(71, f"Luvussa 5.2.2 {hostile}")]
-    async with Harness(tmp_path, owners) as h:
+    async with Harness(database_url, owners) as h:
         await h.handle(classified(answers, organization=hostile))
         assert h.mail.sent
         for message, raw in zip(h.mail.sent, h.mail.wire, strict=True):
@@ -325,8 +329,8 @@ def test_defang_keeps_text_readable() -> None:
     assert defang("Luvussa 5.2.2 ja 4. sektori") == "Luvussa 5.2.2 ja 4. sektori"
 
 
-async def test_two_workers_never_send_the_same_job(tmp_path: Path, owners) -> None:
-    async with Harness(tmp_path, owners) as h:
+async def test_two_workers_never_send_the_same_job(database_url: str, owners) -> None:
+    async with Harness(database_url, owners) as h:
         await h.intake.accept(classified(FIRST), h.clock())
         other = Dispatcher(
             h.store, lambda: h.owners, Renderer(), h.mail, h.hooks, h.metrics,
