@@ -34,6 +34,9 @@ from .routing import Router
 from .settings import ClassifySettings
 
 SERVICE = "classify"
+# How long a fetch may wait at the broker for new events. Apache Kafka answers as soon as one arrives;
+# Tansu (dev up's broker) holds the fetch for the whole time, which the default 500 ms added to every statement.
+FETCH_MAX_WAIT_MS = 100
 log = logging.getLogger("feedback.classify")
 
 
@@ -119,6 +122,7 @@ def create_app(
         ack_policy=AckPolicy.MANUAL,
         session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         title="ResponseReceived",
     )
     async def on_response_received(msg: KafkaMessage) -> None:
