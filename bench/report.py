@@ -502,12 +502,13 @@ def _pipeline_misses(results: dict) -> list[str]:
             f"**Sustained: {_num(sustained) if sustained else 'no'} responses/s held, not 50.** Each statement "
             f"makes {alerts} alerts, so 50/s means {50 * alerts:,} emails/s from notify. {where}"
             + _budget_sentence(_cpu_budget(phase), alerts)
-            + " Per alert notify claims the job (a SQLite write transaction, serialised behind notify's write lock "
-            "and run through aiosqlite's worker thread), renders the text and HTML parts with Jinja2, opens a new "
-            "SMTP connection for that one message (aiosmtplib.send: connect, EHLO, MAIL, RCPT, DATA, QUIT), then "
-            "settles the job (another serialised write); eight at a time, a batch of 100 finishing before the next "
-            "is read. Notify does not even keep one core busy: much of its time goes to waiting on its SQLite "
-            "thread and on SMTP round trips (the event loop's select and aiosqlite's worker thread below)."
+            + " Every step is already batched where it can be: notify records a classified event's jobs in a few "
+            "bulk statements, claims due jobs and records their outcomes in one transaction per batch (on SQLite "
+            "one hand-off to a single writer thread), and its eight workers send over SMTP connections they keep "
+            "open. What is left is per alert and in Python: rendering the text and HTML parts with Jinja2 "
+            "(autoescaped, links defanged), writing the MIME message, the SMTP exchange (MAIL, RCPT, DATA) on "
+            "both ends - dev up's sink is aiosmtpd, Python too, writing one file per message - and the event "
+            "loop's bookkeeping. Ingest, classify, the sink and the broker need their share of the same two cores."
             + _profile_line(profile.get("notify"))
         )
         behind = [
@@ -586,9 +587,9 @@ def _classifier_misses(results: dict) -> list[str]:
     share = c.get("machine_share", {})
     profile = ((results.get("pipeline") or {}).get("steps") or [{}])[-1].get("profile", {}).get("classify")
     why = (
-        "The work is pure Python per paragraph: Voikko analysis (cached per word form), title matching against "
-        "every section title, TF-IDF similarity against every section, and the same again per sentence."
-        + _profile_line(profile, 6)
+        "The work is pure Python per paragraph: Voikko analysis (cached per word form), looking for a section "
+        "title where its rarest word stands, and TF-IDF similarity against every section (per sentence too "
+        "when the calibrated sentence weight is above 0)." + _profile_line(profile, 6)
     )
     if warm is not None and warm < TARGETS["classifier_warm"]:
         fastest = passes.get("max")
