@@ -18,8 +18,16 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
 
-def kafka_broker(settings: KafkaSettings, service: str, registry: CollectorRegistry | None) -> KafkaBroker:
-    """A FastStream broker with acks from all in-sync replicas, the configured security, and Prometheus metrics."""
+def kafka_broker(
+    settings: KafkaSettings,
+    service: str,
+    registry: CollectorRegistry | None,
+    max_batch_size: int | None = None,
+) -> KafkaBroker:
+    """A FastStream broker with acks from all in-sync replicas, the configured security, and Prometheus metrics.
+
+    `max_batch_size` is the producer's batch per partition in bytes (aiokafka's default, 16 KiB, when None).
+    """
     from faststream.kafka import KafkaBroker
     from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 
@@ -34,6 +42,7 @@ def kafka_broker(settings: KafkaSettings, service: str, registry: CollectorRegis
         security=settings.faststream_security(),
         request_timeout_ms=10_000,
         middlewares=middlewares,
+        **({"max_batch_size": max_batch_size} if max_batch_size else {}),
     )
 
 

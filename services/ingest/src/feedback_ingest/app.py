@@ -125,14 +125,9 @@ class IngestMetrics:
 
 def build_broker(settings: IngestSettings, registry: CollectorRegistry | None = None) -> KafkaBroker:
     """The producer side of ingest; also the source of its AsyncAPI document."""
-    broker = kafka_broker(settings, SERVICE, registry)
     # aiokafka keeps one open batch per partition and makes `send` wait while it is full: at its default of
     # 16 KiB two full-size events fill it, and the relay publishes a few records per broker round trip.
-    # FastStream takes the producer's options only in its constructor, which the shared kafka_broker() owns.
-    connection = getattr(broker, "_connection_kwargs", None)
-    if isinstance(connection, dict) and connection.get("max_batch_size", PRODUCER_BATCH_BYTES) < PRODUCER_BATCH_BYTES:
-        connection["max_batch_size"] = PRODUCER_BATCH_BYTES
-    return broker
+    return kafka_broker(settings, SERVICE, registry, max_batch_size=PRODUCER_BATCH_BYTES)
 
 
 def _declare_publisher(broker: KafkaBroker):  # noqa: ANN202 - FastStream's publisher type is internal
