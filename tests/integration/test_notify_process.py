@@ -7,9 +7,10 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -137,15 +138,22 @@ DIGEST_OWNERS = """
 default_owner: office
 owners:
   - {id: office, name: Strategiatoimisto, email: [office@example.org]}
-  - {id: turvallisuus, name: Turvallisuus, chapters: ["5.2.2"], email: [turvallisuus@example.org], mode: digest, digest_time: "23:59"}
+  - {id: turvallisuus, name: Turvallisuus, chapters: ["5.2.2"], email: [turvallisuus@example.org], mode: digest, digest_time: "DIGEST_TIME"}
 """
+
+
+def _digest_time_far_from_now() -> str:
+    """Twelve hours from now in Helsinki: the service's own schedule must not send the digest during the test
+    (a fixed 23:59 failed the test whenever it ran at that time)."""
+    later = datetime.now(ZoneInfo("Europe/Helsinki")) + timedelta(hours=12)
+    return f"{later:%H}:00"
 
 
 def test_flush_digests_asks_the_running_service_over_http_with_the_admin_token(
     kafka_bootstrap, producer, tmp_path: Path, unique: str, eventually
 ) -> None:
     owners_file = tmp_path / "owners.yaml"
-    owners_file.write_text(DIGEST_OWNERS, encoding="utf-8")
+    owners_file.write_text(DIGEST_OWNERS.replace("DIGEST_TIME", _digest_time_far_from_now()), encoding="utf-8")
     mailbox = SlowMailbox(delay=0)
     mailbox.controller.start()
     port = free_port()
