@@ -12,10 +12,14 @@ _LINE_SEPARATORS = re.compile(r"[\u2028\u2029\x85]")
 # Lone surrogates are not text: they cannot even be encoded as UTF-8.
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
 _SPACES = re.compile(r"\s+")
+# Any character one of the steps below would change (CR is in the C0 range, NEL in C1).
+_SUSPECT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
 def clean_text(value: str) -> str:
     """NFC-normalise multi-line text and strip control characters other than newline and tab."""
+    if _SUSPECT.search(value) is None and unicodedata.is_normalized("NFC", value):
+        return value  # nothing to do: the common case, one scan instead of six passes and copies
     value = unicodedata.normalize("NFC", value.replace("\r\n", "\n").replace("\r", "\n"))
     value = _LINE_SEPARATORS.sub("\n", value)
     return _SURROGATES.sub("", _CONTROL.sub("", value))
