@@ -24,6 +24,7 @@ GRID: dict[str, Sequence[object]] = {
     "question_weight": (0.0, 0.15, 0.3),
     "partner_mode": ("never", "fallback", "always"),
     "partner_threshold": (0.0, 0.05, 0.1, 0.15, 0.2, 0.3),
+    "partner_boost": (0.5, 1.0, 1.5, 2.0, 3.0, 99.0),
     "references_exclusive": (True, False),
     "title_min_idf": (2.5, 3.0, 3.5, 99.0),
     "title_coverage": (0.5, 0.67, 1.0),

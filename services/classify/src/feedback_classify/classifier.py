@@ -32,6 +32,10 @@ PARTNER_SECTIONS: dict[RespondentType, str] = {
 }
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÅÄÖ])|\n+")
+# Between two coordinated words: "kuntien ja työllisyysalueiden", "kuntia, järjestöjä".
+_COORDINATION = re.compile(r"\s*(?:,|\bja\b|\bsekä\b|\btai\b|\bettä\b)\s*")
+# An acronym standing on its own or before a hyphen: "HYTE", "HYTE-rahoitus".
+_ACRONYM = re.compile(r"(?<![\w-])[A-ZÅÄÖ]{3,6}(?![\w])")
 _FIGURE = re.compile(r"\b[Kk]uvio(?:n|ssa|sta|lla|ta)?\s+(\d{1,2})\b")
 
 
@@ -45,6 +49,10 @@ class Params:
     question_weight: float = 0.2
     partner_mode: Literal["never", "fallback", "always"] = "fallback"
     partner_threshold: float = 0.05
+    # The respondent type makes its partner section more likely, not certain: the partner's similarity,
+    # raised by this factor, has to pass the same relative test as any other section's. A municipality's
+    # paragraph on mental health services resembles Kuntayhteistyö a little, but much less than 5.2.1.
+    partner_boost: float = 1.0
     title_min_idf: float = 3.0
     title_coverage: float = 1.0
     # A title word this distinctive names its section on its own ("Palveluhankinnoissa" -> "Hankintojen
@@ -100,7 +108,8 @@ class Signals:
 
     respondent_type: RespondentType | None
     references: list[tuple[str, Reason]] = field(default_factory=list)
-    titles: list[tuple[str, float, float, Reason]] = field(default_factory=list)
+    # (section, idf of the title's rarest word, share of the title named, named only in a list of partners, reason)
+    titles: list[tuple[str, float, float, bool, Reason]] = field(default_factory=list)
     terms: list[tuple[str, Reason]] = field(default_factory=list)
     vector: dict[str, float] = field(default_factory=dict)
     similarity: dict[str, float] = field(default_factory=dict)
@@ -117,6 +126,7 @@ class StrategyModel:
         analyzer: Analyzer,
         excluded_chapters: tuple[str, ...] = (),
         min_body_chars: int = 200,
+        partner_sections: tuple[str, ...] = (),
     ) -> None:
         self.taxonomy = taxonomy
         self.analyzer = analyzer
@@ -154,6 +164,8 @@ class StrategyModel:
         self._long_heads = [head for head in self._heads_by_word if len(head) > 5]
         self._heads_in = functools.lru_cache(maxsize=100_000)(self._heads_in_uncached)
         self.figures = _figure_sections(taxonomy)
+        self.actors = self._partner_actors(taxonomy, partner_sections)
+        self.acronyms = self._title_acronyms()
 
     def lemmas(self, text: str) -> list[str]:
         out: list[str] = []
@@ -188,6 +200,73 @@ class StrategyModel:
             for head in self._heads_in(lemma):
                 sections.update(self._heads_by_word[head])
         return sections
+
+    def _title_acronyms(self) -> dict[str, list[str]]:
+        """Acronym -> sections, from the first letters of a title's leading words: "HYTE" is
+        "HYvinvoinnin ja TErveyden edistäminen". One or two letters of each of at least two words.
+        """
+        found: dict[str, list[str]] = defaultdict(list)
+        for sid in self.candidates:
+            words = [w for w, _, _ in tokens(self.taxonomy.get(sid).title) if self.analyzer.features(w)]  # type: ignore[union-attr]
+            acronyms: set[str] = set()
+            partial = {""}
+            for count, word in enumerate(words[:4], start=1):
+                partial = {p + word[:n].upper() for p in partial for n in (1, 2)}
+                if count >= 2:
+                    acronyms.update(a for a in partial if len(a) >= 3)
+            for acronym in acronyms:
+                found[acronym].append(sid)
+        return dict(found)
+
+    def _partner_actors(self, taxonomy: Taxonomy, partner_sections: tuple[str, ...]) -> dict[str, str]:
+        """Base form -> partner section, for the words that name one kind of partner in the partner sections'
+        titles: "kunta" (Kuntayhteistyö), "työllisyysalue" (Työllisyysalueet kumppanina), "järjestö", ...
+        A word in several of those titles ("yhteistyö") names no one in particular.
+        """
+        parents = {sid.rsplit(".", 1)[0] for sid in partner_sections if "." in sid}
+        siblings = [s.id for parent in parents for s in taxonomy.children(parent)]
+        words: dict[str, set[str]] = defaultdict(set)
+        for sid in siblings:
+            for word, _, _ in tokens(taxonomy.get(sid).title):  # type: ignore[union-attr]
+                for feature in self.analyzer.features(word)[:1]:
+                    words[feature].add(sid)
+        # "yhteistyö" ends several of these titles' words: what stands before it names the partner.
+        shared_ends = {w for w in words if sum(1 for other in words if other != w and other.endswith(w)) >= 2}
+        owners: dict[str, set[str]] = defaultdict(set)
+        for word, sids in words.items():
+            if word in shared_ends:
+                continue
+            end = next((e for e in shared_ends if word.endswith(e) and len(word) - len(e) > 3), None)
+            owners[word[: -len(end)] if end else word].update(sids)
+        return {word: next(iter(sids)) for word, sids in owners.items() if len(sids) == 1 and len(word) > 3}
+
+    def listed_with_other_partner(self, section_id: str, base_forms: list[tuple[str, int, int]], text: str) -> bool:
+        """Whether every mention of this partner section's title word stands in a list with another kind of
+        partner ("kuntien ja työllisyysalueiden kanssa"): such a list names who takes part, not the topic.
+        """
+        head = self.title_heads.get(section_id)
+        if head is None or self.actors.get(head) != section_id:
+            return False
+        mentions = 0
+        for index, (lemma, start, end) in enumerate(base_forms):
+            if not (lemma == head or (len(head) > 5 and head in lemma)):
+                continue
+            mentions += 1
+            listed = False
+            for other in (index - 1, index + 1):
+                if not 0 <= other < len(base_forms):
+                    continue
+                other_lemma, other_start, other_end = base_forms[other]
+                between = text[other_end:start] if other < index else text[end:other_start]
+                actor = next(
+                    (self.actors[f] for f in self.analyzer.features(text[other_start:other_end]) if f in self.actors),
+                    None,
+                )
+                if actor and actor != section_id and _COORDINATION.fullmatch(between):
+                    listed = True
+            if not listed:
+                return False
+        return mentions > 0
 
     def _title_terms(self, title: str) -> tuple[str, ...]:
         terms = []
@@ -226,19 +305,27 @@ class Classifier:
     ) -> None:
         self.params = params or Params()
         self.taxonomy = taxonomy
-        self.model = StrategyModel(taxonomy, analyzer)
+        self.model = StrategyModel(taxonomy, analyzer, partner_sections=tuple(PARTNER_SECTIONS.values()))
         self.terms = {
             sid: tuple(dict.fromkeys(f for term in words for f in analyzer.features(term)[:1]))
             for sid, words in (terms or {}).items()
             if sid in taxonomy
         }
         questionnaire = load_questionnaire()
-        self.question_vectors = {
-            q.number: self.model.vector(self.model.lemmas(q.text)) for q in questionnaire.questions if q.text
-        }
-        self.question_priors = {n: dict(self.model.similarities(v)) for n, v in self.question_vectors.items()}
+        self.question_priors = {q.number: self._question_prior(q.text) for q in questionnaire.questions if q.text}
         order = {section.id: index for index, section in enumerate(taxonomy.sections)}
         self._section_order = lambda sid: order.get(sid, len(order))
+
+    def _question_prior(self, text: str) -> dict[str, float]:
+        """How close each section is to the question's own text. A question that names a chapter ("Miltä
+        luvun 5 painopisteiden sisällöt näyttävät?") asks about that chapter only: its other words
+        ("painopisteet") must not pull answers towards chapter 4's list of priorities.
+        """
+        prior = self.model.similarities(self.model.vector(self.model.lemmas(text)))
+        named = [ref.section_id for ref in find_references(text) if ref.section_id in self.taxonomy]
+        if named:
+            prior = {sid: v for sid, v in prior.items() if any(sid == n or sid.startswith(n + ".") for n in named)}
+        return dict(prior)
 
     def classify(
         self, text: str, question: int | None = None, respondent_type: RespondentType | None = None
@@ -276,7 +363,13 @@ class Classifier:
                 span, share = named
                 head_idf = self.model.title_head_idf[sid]
                 reason = Reason(kind="title", match=text[span[0] : span[1]], span=span)
-                found.titles.append((sid, head_idf, share, reason))
+                listed = self.model.listed_with_other_partner(sid, base_forms, text)
+                found.titles.append((sid, head_idf, share, listed, reason))
+        for match in _ACRONYM.finditer(text):
+            for sid in self.model.acronyms.get(match.group(0), ()):
+                reason = Reason(kind="title", match=match.group(0), span=(match.start(), match.end()))
+                # An acronym of the whole title is as distinctive as a title gets.
+                found.titles.append((sid, math.inf, 1.0, False, reason))
         lemma_set = set(all_features)
         for sid, curated in self.terms.items():
             matched = [t for t in curated if t in lemma_set]
@@ -316,10 +409,12 @@ class Classifier:
         if routed and params.references_exclusive:
             return sorted(routed.values(), key=lambda s: -s.score)
         excluded = params.excluded_chapters
-        for sid, head_idf, share, reason in found.titles:
+        for sid, head_idf, share, listed, reason in found.titles:
             if head_idf >= params.title_min_idf and share >= params.title_coverage - 1e-9:
                 add(sid, 0.9, reason)
-            elif head_idf >= params.title_head_idf and sid.split(".")[0] not in excluded:
+            elif head_idf >= params.title_head_idf and sid.split(".")[0] not in excluded and not listed:
+                # "kuntien ja työllisyysalueiden kanssa" lists who takes part: the title word of 5.3.1.6
+                # there does not make the paragraph about employment areas.
                 add(sid, 0.8, reason)
         for sid, reason in found.terms:
             add(sid, 0.85, reason)
@@ -352,7 +447,11 @@ class Classifier:
 
         partner = PARTNER_SECTIONS.get(found.respondent_type) if found.respondent_type else None
         if partner and partner in self.taxonomy and partner not in routed:
-            close = similarity.get(partner, 0.0) >= params.partner_threshold
+            partner_similarity = similarity.get(partner, 0.0)
+            close = (
+                partner_similarity >= params.partner_threshold
+                and partner_similarity * (1 + params.partner_boost) >= params.relative_threshold * top
+            )
             if params.partner_mode == "always" or (params.partner_mode == "fallback" and (not routed or close)):
                 add(partner, 0.5, Reason(kind="respondent_type", score=0.5))
         return sorted(routed.values(), key=lambda s: -s.score)
