@@ -20,9 +20,10 @@ def clean_text(value: str) -> str:
     """NFC-normalise multi-line text and strip control characters other than newline and tab."""
     if _SUSPECT.search(value) is None and unicodedata.is_normalized("NFC", value):
         return value  # nothing to do: the common case, one scan instead of six passes and copies
-    value = unicodedata.normalize("NFC", value.replace("\r\n", "\n").replace("\r", "\n"))
-    value = _LINE_SEPARATORS.sub("\n", value)
-    return _SURROGATES.sub("", _CONTROL.sub("", value))
+    value = _LINE_SEPARATORS.sub("\n", value.replace("\r\n", "\n").replace("\r", "\n"))
+    # Normalise last: a control character removed from between a letter and a combining mark ("Å\x00\u0301")
+    # would otherwise leave the pair decomposed.
+    return unicodedata.normalize("NFC", _SURROGATES.sub("", _CONTROL.sub("", value)))
 
 
 def clean_line(value: str) -> str:
