@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
@@ -108,6 +109,28 @@ def test_each_owner_is_mailed_once_even_when_the_event_comes_twice(
     assert security["Subject"] == "Lausunto: TyöHäme (työllisyysalue) – 5.2.2 Turvallisuus ja kriisinkestävyys"
     assert security.get_content_type() == "multipart/alternative"
     assert "Luku 5.1.5 maksut" not in security.get_body(("plain",)).get_content()
+
+
+def test_an_edited_owners_file_applies_to_the_next_alert_without_a_restart(
+    kafka_bootstrap, owners_file, producer, mailbox, tmp_path, unique, eventually
+) -> None:
+    edited = tmp_path / "owners.yaml"
+    edited.write_text(owners_file.read_text(encoding="utf-8"), encoding="utf-8")
+    settings = _settings(kafka_bootstrap, edited, tmp_path, unique, mailbox.port, owners_reload_seconds=0.2)
+    registry = CollectorRegistry()
+    with TestClient(create_app(settings, registry=registry)):
+        edited.write_text(
+            edited.read_text(encoding="utf-8").replace("turvallisuus@example.org", "varautuminen@example.org"),
+            encoding="utf-8",
+        )
+        event = _event(f"reload-{unique}", owners_file)
+        time.sleep(1.0)  # five polls of the file
+        producer.send(CLASSIFIED_TOPIC, key=event.response_id.encode(), value=event.model_dump_json().encode()).get(
+            timeout=10
+        )
+        mine = lambda: [m for m in mailbox.messages if f"reload-{unique}" in m.get_body(("plain",)).get_content()]  # noqa: E731
+        eventually(lambda: len(mine()) == 2, what="two alerts")
+    assert sorted(m["To"] for m in mine()) == ["asiakasmaksut@example.org", "varautuminen@example.org"]
 
 
 def test_a_mail_server_answering_4xx_is_retried_and_a_5xx_recipient_is_dead_lettered(

@@ -22,6 +22,7 @@ from feedback_contracts.events import (
 )
 from feedback_contracts.logs import configure_logging
 from feedback_contracts.owners import OwnersDirectory, load_owners
+from feedback_contracts.owners_watch import OwnersWatcher
 from feedback_contracts.respondents import RespondentType
 from feedback_contracts.runtime import dead_letter_of, kafka_broker, lag_monitor, on_event_loop, standard_routes
 from feedback_contracts.taxonomy import Taxonomy, load_taxonomy
@@ -29,7 +30,6 @@ from feedback_contracts.taxonomy import Taxonomy, load_taxonomy
 from .classifier import Classifier, load_params
 from .commands import sections_json
 from .morphology import default_analyzer
-from .owners_watch import OwnersWatcher
 from .routing import Router
 from .settings import ClassifySettings
 

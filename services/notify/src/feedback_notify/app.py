@@ -24,6 +24,7 @@ from feedback_contracts.events import (
 )
 from feedback_contracts.logs import configure_logging
 from feedback_contracts.owners import OwnersDirectory, load_owners
+from feedback_contracts.owners_watch import OwnersWatcher
 from feedback_contracts.runtime import dead_letter_of, kafka_broker, lag_monitor, on_event_loop, standard_routes
 
 from .adapters import SmtpSender, WebhookSender
@@ -58,9 +59,19 @@ def create_app(
     settings = settings or NotifySettings()
     registry = registry or CollectorRegistry()
     metrics = NotifyMetrics(registry)
-    directory = owners or load_owners(settings.owners_file)
+    # An edited owners file (new address, mode or digest time) applies without a restart, as in classify.
+    current = {"directory": owners or load_owners(settings.owners_file)}
+    watcher = OwnersWatcher(
+        settings.owners_file,
+        lambda directory: current.update(directory=directory),
+        settings.owners_reload_seconds,
+    )
+
+    def directory() -> OwnersDirectory:
+        return current["directory"]
+
     store = NotifyStore(settings.database_url)
-    intake = Intake(store, lambda: directory, metrics)
+    intake = Intake(store, directory, metrics)
     webhook_sender = WebhookSender(
         settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
         settings.webhook_timeout_seconds,
@@ -77,7 +88,7 @@ def create_app(
     )
     dispatcher = Dispatcher(
         store,
-        lambda: directory,
+        directory,
         Renderer(settings.notify_max_alert_chars, settings.statement_base_url),
         mail_sender,
         hooks or webhook_sender,
@@ -174,7 +185,7 @@ def create_app(
         if not admin(request):
             return _json({"detail": "missing or invalid bearer token"}, 401)
         owner_id = request.query_params.get("owner") or None
-        if owner_id and directory.get(owner_id) is None:
+        if owner_id and directory().get(owner_id) is None:
             return _json({"detail": f"no owner {owner_id!r}"}, 404)
         flushed = await dispatcher.flush_digests(owner_id)
         return _json({"digests": flushed}, 200)
@@ -195,11 +206,12 @@ def create_app(
         # The AsyncAPI page without its "try it out" route, which would let anyone publish to the topics.
         asyncapi_path=AsyncAPIRoute("/asyncapi", try_it_out_path=None),
         specification=AsyncAPI(title="feedback-notify", description="Alerts chapter owners about routed paragraphs."),
-        on_startup=[start_worker, on_event_loop(lag.start)],
-        on_shutdown=[stop_worker, on_event_loop(lag.stop)],
+        on_startup=[start_worker, watcher.start, on_event_loop(lag.start)],
+        on_shutdown=[watcher.stop, stop_worker, on_event_loop(lag.stop)],
     )
     app.state_store = store  # type: ignore[attr-defined]
     app.dispatcher = dispatcher  # type: ignore[attr-defined]
+    app.owners_watcher = watcher  # type: ignore[attr-defined]
     return app
 
 

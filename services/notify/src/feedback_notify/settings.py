@@ -14,6 +14,9 @@ class NotifySettings(KafkaSettings):
     """Environment of the notify service."""
 
     owners_file: Path = Field(default=Path("config/owners.example.yaml"), description="The owners directory (YAML).")
+    owners_reload_seconds: float = Field(
+        default=5.0, gt=0, description="How often the owners file is checked for changes (SIGHUP reloads at once)."
+    )
     notify_group_id: str = Field(default="feedback-notify", description="Kafka consumer group of notify.")
     database_url: str = Field(
         default="sqlite+aiosqlite:///var/notify/notify.sqlite3",

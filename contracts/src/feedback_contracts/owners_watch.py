@@ -13,7 +13,7 @@ from pathlib import Path
 from feedback_contracts.owners import OwnersDirectory, OwnersFileError, load_owners
 from feedback_contracts.taxonomy import load_taxonomy
 
-log = logging.getLogger("feedback.classify.owners")
+log = logging.getLogger("feedback.owners")
 
 
 class OwnersWatcher:
