@@ -222,6 +222,32 @@ async def test_a_digest_comes_at_the_owners_time_with_everything_since_the_last_
         assert len(h.mail.to("turvallisuus@example.org")) == 1
 
 
+async def test_what_arrives_after_the_days_digest_time_waits_for_the_next_days_digest(database_url: str) -> None:
+    async with Harness(database_url, parse_owners(DIGEST_OWNERS)) as h:
+        h.clock.now = T0 + timedelta(hours=7)  # 19:00 in Helsinki, after the owner's 16:00
+        await h.handle(classified(FIRST))
+        await h.dispatcher.schedule_digests()
+        await h.dispatcher.deliver_due()
+        assert h.mail.to("turvallisuus@example.org") == []
+        h.clock.now = T0 + timedelta(days=1, hours=3, minutes=59)  # 15:59 the next day
+        await h.dispatcher.schedule_digests()
+        assert h.mail.to("turvallisuus@example.org") == []
+        h.clock.now = T0 + timedelta(days=1, hours=4)  # 16:00 the next day
+        await h.dispatcher.schedule_digests()
+        await h.dispatcher.deliver_due()
+        assert len(h.mail.to("turvallisuus@example.org")) == 1
+
+
+async def test_a_digest_missed_while_the_service_was_down_goes_out_when_it_is_back(database_url: str) -> None:
+    async with Harness(database_url, parse_owners(DIGEST_OWNERS)) as h:
+        await h.handle(classified(FIRST))  # 12:00
+    async with Harness(database_url, parse_owners(DIGEST_OWNERS)) as h:
+        h.clock.now = T0 + timedelta(hours=9)  # back at 21:00, the 16:00 digest not sent
+        await h.dispatcher.schedule_digests()
+        await h.dispatcher.deliver_due()
+        assert len(h.mail.to("turvallisuus@example.org")) == 1
+
+
 async def test_flush_sends_pending_digests_now(database_url: str) -> None:
     async with Harness(database_url, parse_owners(DIGEST_OWNERS)) as h:
         await h.handle(classified(FIRST))

@@ -349,18 +349,21 @@ class Dispatcher:
                 log.debug("delivery %s handed back untried", job.key, extra={"owner": job.owner_id})
 
     async def schedule_digests(self) -> int:
-        """Create today's digest for every digest owner whose time has come and who has something waiting."""
+        """Create today's digest for every digest owner whose time has come and who has something waiting
+        from before it. What arrives after today's time waits for tomorrow's digest; a digest missed while
+        the service was down goes out as soon as it is back.
+        """
         now = self.clock()
         local = now.astimezone(HELSINKI)
         created = 0
         directory = self.owners()
-        for owner_id in await self.store.owners_with_pending_items():
+        for owner_id, oldest in (await self.store.oldest_pending_items()).items():
             owner = directory.get(owner_id)
             if owner is None or owner.mode != "digest":
                 continue
             hour, minute = (int(x) for x in owner.digest_time.split(":"))
             scheduled = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
-            if local < scheduled:
+            if local < scheduled or oldest >= scheduled:
                 continue
             digest_id = scheduled.date().isoformat()
             if await self.store.digest_exists([f"{owner.id}:{c}:digest:{digest_id}" for c in _channels(owner)]):

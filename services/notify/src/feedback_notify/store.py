@@ -386,6 +386,23 @@ class NotifyStore:
         statement = select(digest_items.c.owner_id).where(digest_items.c.digest_key.is_(None)).distinct()
         return await self.run(lambda conn: [r.owner_id for r in conn.execute(statement)])
 
+    async def oldest_pending_items(self) -> dict[str, datetime]:
+        """Per owner with items waiting for a digest, when the oldest of them arrived."""
+        statement = (
+            select(digest_items.c.owner_id, func.min(digest_items.c.created_at).label("oldest"))
+            .where(digest_items.c.digest_key.is_(None))
+            .group_by(digest_items.c.owner_id)
+        )
+
+        def work(conn: Connection) -> dict[str, datetime]:
+            # SQLite keeps no time zone: what it returns was written as UTC.
+            return {
+                r.owner_id: r.oldest if r.oldest.tzinfo else r.oldest.replace(tzinfo=UTC)
+                for r in conn.execute(statement)
+            }
+
+        return await self.run(work)
+
     async def digest_exists(self, keys: list[str]) -> bool:
         statement = select(jobs.c.key).where(jobs.c.key.in_(keys)).limit(1)
         return await self.run(lambda conn: conn.execute(statement).first() is not None)
