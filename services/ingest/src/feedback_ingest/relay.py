@@ -47,6 +47,10 @@ class RelayMetrics:
         )
 
 
+class _BrokerFailure(Exception):
+    """Connecting or publishing failed; the cause is the broker's (or its client's) error."""
+
+
 class OutboxRelay:
     """One loop: wait for work, publish a batch in order, mark it sent; back off while the broker is away."""
 
@@ -90,7 +94,10 @@ class OutboxRelay:
             try:
                 await self._refresh_backlog_metrics()
                 if self._publisher is None:
-                    self._publisher = await self._connect()
+                    try:
+                        self._publisher = await self._connect()
+                    except Exception as exc:
+                        raise _BrokerFailure from exc
                     self.metrics.broker_up.set(1)
                     log.info("relay connected to the broker")
                 sent = await self._publish_batch(self._publisher)
@@ -99,9 +106,16 @@ class OutboxRelay:
                     await self._sleep(self.poll_interval)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
+            except _BrokerFailure as failure:
+                exc = failure.__cause__
                 log.warning("relay cannot publish (%s: %s); retrying in %.1fs", type(exc).__name__, exc, backoff)
                 await self._drop_connection()
+                await self._sleep(backoff + random.uniform(0, backoff / 2))
+                backoff = min(backoff * 2, self.max_backoff)
+            except Exception as exc:
+                # The outbox could not be read or marked (a locked or unreachable database): the broker is not
+                # to blame, so its connection stays, and feedback_ingest_broker_connected keeps telling the truth.
+                log.warning("relay cannot use the outbox (%s: %s); retrying in %.1fs", type(exc).__name__, exc, backoff)
                 await self._sleep(backoff + random.uniform(0, backoff / 2))
                 backoff = min(backoff * 2, self.max_backoff)
         await self._drop_connection()
@@ -112,8 +126,11 @@ class OutboxRelay:
             return 0
         # Enqueue in order, then wait for every acknowledgement: the producer keeps one batch in flight per
         # partition, so records of one response (one key, one partition) reach the log in outbox order.
-        acks = [await publisher.enqueue(row) for row in rows]
-        await asyncio.gather(*acks)
+        try:
+            acks = [await publisher.enqueue(row) for row in rows]
+            await asyncio.gather(*acks)
+        except Exception as exc:
+            raise _BrokerFailure from exc
         now = datetime.now(UTC)
         await self.store.mark_sent(rows, now)
         for row in rows:
