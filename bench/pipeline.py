@@ -479,7 +479,8 @@ def _ms(value: float | None) -> float | None:
 
 
 def _sustain(session: Session, steps: list[dict], plan: Plan) -> dict:
-    """Bracket the limit with short probes, then hold the best rate for the full time, stepping down if it fails.
+    """Bracket the limit with short probes, then hold the best rate for the full time, stepping down if it fails
+    (to the next bounded probe within a fifth below, else by a fifth).
 
     The fixed-rate steps count as probes: a step whose backlog grew already says that rate is too much.
     Without any bounded step the search halves downwards; with every step bounded it ramps up (50, 75, ...).
@@ -528,7 +529,10 @@ def _sustain(session: Session, steps: list[dict], plan: Plan) -> dict:
         print(f"  hold {good:g}/s for {plan.sustain_hold_s:.0f}s: {_brief(held)}", flush=True)
         if held["bounded"]:
             return {"rate": good, "probes": probes, "holds": holds}
-        good = _nice(good * 0.8)
+        # Step down to the next rate a shorter run kept up with, when there is one close below; else by a fifth.
+        failed = good
+        below = [p["rate"] for p in probes if p["bounded"] and 0.8 * failed <= p["rate"] < failed]
+        good = max(below) if below else _nice(failed * 0.8)
     return {"rate": None, "probes": probes, "holds": holds}
 
 

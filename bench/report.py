@@ -504,8 +504,8 @@ def _pipeline_misses(results: dict) -> list[str]:
             + _budget_sentence(_cpu_budget(phase), alerts)
             + " Every step is already batched where it can be: notify records a classified event's jobs in a few "
             "bulk statements, claims due jobs and records their outcomes in one transaction per batch (on SQLite "
-            "one hand-off to a single writer thread), and its eight workers send over SMTP connections they keep "
-            "open. What is left is per alert and in Python: rendering the text and HTML parts with Jinja2 "
+            "one hand-off to a single writer thread), and its workers (NOTIFY_DELIVERY_CONCURRENCY, 32 by default) "
+            "send over SMTP connections they keep open. What is left is per alert and in Python: rendering the text and HTML parts with Jinja2 "
             "(autoescaped, links defanged), writing the MIME message, the SMTP exchange (MAIL, RCPT, DATA) on "
             "both ends - dev up's sink is aiosmtpd, Python too, writing one file per message - and the event "
             "loop's bookkeeping. Ingest, classify, the sink and the broker need their share of the same two cores."

@@ -79,6 +79,9 @@ def _start(env: dict, port: int, log: Path, eventually) -> subprocess.Popen[byte
     return process
 
 
+CONCURRENCY = 8  # workers sending at once, so also the most sends in flight at a kill
+
+
 def _env(kafka_bootstrap: str, owners_file: Path, tmp_path: Path, unique: str, smtp_port: int) -> dict:
     return {
         **os.environ,
@@ -92,6 +95,7 @@ def _env(kafka_bootstrap: str, owners_file: Path, tmp_path: Path, unique: str, s
         "ADMIN_API_TOKENS": "admin-token",
         "KAFKA_SESSION_TIMEOUT_MS": "3000",
         "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+        "NOTIFY_DELIVERY_CONCURRENCY": str(CONCURRENCY),
     }
 
 
@@ -131,7 +135,7 @@ def test_killed_in_the_middle_of_a_batch_notify_delivers_everything_and_any_rese
     # the server's acceptance and the log's update, carries the same Message-ID and the same text.
     assert len(by_id) == len(expected)
     assert all(len(texts) == 1 for texts in by_id.values())
-    assert len(messages) - len(by_id) <= 8  # at most the sends in flight at the kill (the worker's concurrency)
+    assert len(messages) - len(by_id) <= CONCURRENCY  # at most the sends in flight at the kill
 
 
 DIGEST_OWNERS = """

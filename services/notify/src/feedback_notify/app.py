@@ -34,8 +34,6 @@ from .settings import NotifySettings
 from .store import NotifyStore
 
 SERVICE = "notify"
-# Jobs sent at once, each on its own reused SMTP connection; also the most a crash can resend.
-DELIVERY_CONCURRENCY = 8
 # How long a fetch may wait at the broker for new events. Apache Kafka answers as soon as one arrives;
 # Tansu (dev up's broker) holds the fetch for the whole time, which the default 500 ms added to every alert.
 FETCH_MAX_WAIT_MS = 100
@@ -84,7 +82,7 @@ def create_app(
         settings.smtp_username,
         settings.smtp_password.get_secret_value() if settings.smtp_password else None,
         str(settings.smtp_ca_file) if settings.smtp_ca_file else None,
-        max_connections=DELIVERY_CONCURRENCY,
+        max_connections=settings.notify_delivery_concurrency,
     )
     dispatcher = Dispatcher(
         store,
@@ -98,7 +96,7 @@ def create_app(
         base_backoff=settings.notify_retry_base_seconds,
         max_backoff=settings.notify_retry_max_seconds,
         give_up_after=timedelta(hours=settings.notify_give_up_hours),
-        concurrency=DELIVERY_CONCURRENCY,
+        concurrency=settings.notify_delivery_concurrency,
         # A claim outlives any send (both channels time out, and a job is only started while at least half
         # of its claim is left), so no job is sent twice by two workers; a worker that dies mid-send leaves
         # its jobs to others once the claim lapses.

@@ -48,6 +48,13 @@ class NotifySettings(KafkaSettings):
     notify_retry_base_seconds: float = Field(default=5.0, gt=0, description="First retry delay; doubles per attempt.")
     notify_retry_max_seconds: float = Field(default=300.0, gt=0, description="Longest delay between retries.")
     notify_give_up_hours: float = Field(default=48.0, gt=0, description="A delivery still failing after this is dead.")
+    notify_delivery_concurrency: int = Field(
+        default=32,
+        ge=1,
+        le=64,
+        description="Workers sending at once, each on its own kept SMTP connection; also the most alerts a crash can "
+        "leave sent but not recorded (resent with the same Message-ID).",
+    )
     admin_api_tokens: str = Field(default="", description="Comma-separated tokens for notify's admin endpoints.")
 
     @property
