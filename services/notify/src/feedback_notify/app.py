@@ -158,7 +158,8 @@ def create_app(
     tasks: list[asyncio.Task[None]] = []
 
     async def start_worker() -> None:
-        await store.create()
+        if settings.notify_migrate_on_start:
+            await store.create()
         tasks.append(asyncio.create_task(dispatcher.run(), name="dispatcher"))
 
     async def stop_worker() -> None:

@@ -18,6 +18,7 @@ class NotifySettings(KafkaSettings):
         default=5.0, gt=0, description="How often the owners file is checked for changes (SIGHUP reloads at once)."
     )
     notify_group_id: str = Field(default="feedback-notify", description="Kafka consumer group of notify.")
+    notify_migrate_on_start: bool = Field(default=True, description="Bring the database schema up to date at start.")
     database_url: str = Field(
         default="sqlite+aiosqlite:///var/notify/notify.sqlite3",
         validation_alias=AliasChoices("DATABASE_URL", "NOTIFY_DATABASE_URL"),

@@ -179,7 +179,10 @@ class NotifyStore:
             return work(conn)
 
     async def create(self) -> None:
-        await self.run(metadata.create_all)
+        """Bring the schema up to date with the migrations (a database made before them is adopted)."""
+        from .migrations import migrate
+
+        await asyncio.to_thread(migrate, self.url)
 
     async def close(self) -> None:
         if self.sqlite is not None:

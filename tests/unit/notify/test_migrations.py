@@ -1,0 +1,65 @@
+"""Notify's migrations build exactly the schema the code uses, and adopt a delivery log made before them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Connection, insert, inspect, select
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from feedback_contracts.dburl import async_database_url
+from feedback_notify.migrations import migrate
+from feedback_notify.store import jobs, metadata
+
+T = TypeVar("T")
+
+
+def _on(database_url: str, work: Callable[[Connection], T]) -> T:
+    """`work` in one committed transaction on the database, through the driver the service uses."""
+
+    async def run() -> T:
+        engine = create_async_engine(async_database_url(database_url))
+        try:
+            async with engine.begin() as connection:
+                return await connection.run_sync(work)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def _differences(connection: Connection) -> list:
+    return compare_metadata(MigrationContext.configure(connection), metadata)
+
+
+def test_migrating_an_empty_database_yields_the_models_schema_and_a_second_run_changes_nothing(
+    database_url: str,
+) -> None:
+    migrate(async_database_url(database_url))
+    migrate(async_database_url(database_url))
+    assert _on(database_url, _differences) == []
+
+
+def test_a_delivery_log_made_before_migrations_is_adopted_with_its_rows(database_url: str) -> None:
+    now = datetime.now(UTC)
+    row = {
+        "key": "turvallisuus:email:r-1:1", "owner_id": "turvallisuus", "channel": "email", "mode": "immediate",
+        "kind": "alert", "payload": "{}", "status": "pending", "attempts": 0, "next_attempt_at": now,
+        "created_at": now,
+    }  # fmt: skip
+
+    def create_the_old_way(connection: Connection) -> None:
+        metadata.create_all(connection)  # what notify did at start before it had migrations
+        connection.execute(insert(jobs).values(**row))
+
+    _on(database_url, create_the_old_way)
+    migrate(async_database_url(database_url))
+    keys = _on(database_url, lambda connection: [r.key for r in connection.execute(select(jobs.c.key))])
+    tables = _on(database_url, lambda connection: set(inspect(connection).get_table_names()))
+    assert keys == [row["key"]] and "alembic_version" in tables
+    assert _on(database_url, _differences) == []
