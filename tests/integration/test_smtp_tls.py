@@ -70,3 +70,30 @@ async def test_starttls_with_authentication_delivers_and_a_wrong_password_is_ref
         assert len(inbox.messages) == 2
     finally:
         controller.stop()
+
+
+async def test_implicit_tls_with_authentication_delivers_and_a_plain_connection_is_not_made(certificate) -> None:
+    cert, key = certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    inbox, port = Inbox(), free_port()
+    # ssl_context: the whole connection is TLS from its first byte (SMTPS, port 465 in production).
+    # aiosmtpd only counts STARTTLS as TLS for AUTH, so it is told that this session needs no more.
+    controller = Controller(
+        inbox, hostname="127.0.0.1", port=port, ssl_context=context,
+        authenticator=_authenticator, auth_required=True, auth_require_tls=False,
+    )  # fmt: skip
+    controller.start()
+    try:
+        sender = SmtpSender("127.0.0.1", port, 10, "tls", "notify", "s3cret", str(cert))
+        await sender.send(_message())
+        await sender.send(_message())  # again over the same connection
+        await sender.close()
+        assert len(inbox.messages) == 2
+        with pytest.raises(TransientDeliveryError):  # an untrusted certificate is not delivered to
+            await SmtpSender("127.0.0.1", port, 3, "tls", "notify", "s3cret").send(_message())
+        with pytest.raises((PermanentDeliveryError, TransientDeliveryError)):  # plain SMTP to a TLS port
+            await SmtpSender("127.0.0.1", port, 3, "none", "notify", "s3cret").send(_message())
+        assert len(inbox.messages) == 2
+    finally:
+        controller.stop()
