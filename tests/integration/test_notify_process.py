@@ -182,8 +182,9 @@ def test_flush_digests_asks_the_running_service_over_http_with_the_admin_token(
         )
         assert refused.returncode == 1 and "401" in refused.stderr
         result = subprocess.run(
-            command, env={**env, "FEEDBACK_ADMIN_TOKEN": "admin-token"}, capture_output=True, text=True, timeout=60
-        )
+            [*command, "--owner", "turvallisuus"],
+            env={**env, "FEEDBACK_ADMIN_TOKEN": "admin-token"}, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
         assert result.returncode == 0, result.stderr
         assert "turvallisuus: digest with" in result.stdout
         eventually(lambda: any(m["To"] == "turvallisuus@example.org" for m in mailbox.messages), what="the digest")
@@ -195,3 +196,84 @@ def test_flush_digests_asks_the_running_service_over_http_with_the_admin_token(
     assert len(digests) == 1 and digests[0]["Subject"].startswith("Lausuntokoonti: ")
     body = digests[0].get_body(("plain",)).get_content()
     assert all(event.response_id in body for event in events)
+
+
+class RefusingMailbox(SlowMailbox):
+    """A real SMTP server that refuses some recipients for good (550)."""
+
+    def __init__(self, refused: set[str]) -> None:
+        super().__init__(delay=0)
+        self.refused = refused
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802, ANN001, ANN201
+        if address in self.refused:
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+WRONG_ADDRESS_OWNERS = """
+default_owner: office
+owners:
+  - {id: office, name: Strategiatoimisto, email: [office@example.org]}
+  - {id: turvallisuus, name: Turvallisuus, chapters: ["5.2.2"], email: [ADDRESS]}
+"""
+
+
+def test_a_refused_address_fixed_in_the_owners_file_gets_its_alert_with_feedback_notify_retry_dead(
+    kafka_bootstrap, producer, tmp_path: Path, unique: str, eventually
+) -> None:
+    owners_file = tmp_path / "owners.yaml"
+    owners_file.write_text(WRONG_ADDRESS_OWNERS.replace("ADDRESS", "turvalisuus@example.org"), encoding="utf-8")
+    mailbox = RefusingMailbox({"turvalisuus@example.org"})
+    mailbox.controller.start()
+    port = free_port()
+    env = {**_env(kafka_bootstrap, owners_file, tmp_path, unique, mailbox.port), "OWNERS_RELOAD_SECONDS": "0.2"}
+    url = f"http://127.0.0.1:{port}"
+    (event,) = _events(f"dead-{unique}", owners_file, 1)
+    process = _start(env, port, tmp_path / "notify.log", eventually)
+    command = [
+        sys.executable,
+        "-m",
+        "feedback_cli.main",
+        "notify",
+        "retry-dead",
+        "--owner",
+        "turvallisuus",
+        "--url",
+        url,
+    ]
+    try:
+        producer.send(CLASSIFIED_TOPIC, key=event.response_id.encode(), value=event.model_dump_json().encode())
+        producer.flush()
+
+        def dead() -> float:
+            text = httpx.get(f"{url}/metrics").text
+            line = next((x for x in text.splitlines() if x.startswith("feedback_notify_dead_letters_total{")), "x 0")
+            return float(line.split()[-1])
+
+        eventually(lambda: dead() >= 1, what="the refused alert to be dead")
+        refused = subprocess.run(
+            command, env={**env, "FEEDBACK_ADMIN_TOKEN": "wrong"}, capture_output=True, text=True, timeout=60
+        )
+        assert refused.returncode == 1 and "401" in refused.stderr
+        owners_file.write_text(WRONG_ADDRESS_OWNERS.replace("ADDRESS", "turvallisuus@example.org"), encoding="utf-8")
+        log = tmp_path / "notify.log"
+        eventually(lambda: "owners directory reloaded" in log.read_text(errors="replace"), what="the owners reload")
+        result = subprocess.run(
+            command, env={**env, "FEEDBACK_ADMIN_TOKEN": "admin-token"}, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, result.stderr
+        assert "1 dead deliveries queued" in result.stdout
+        eventually(lambda: any(m["To"] == "turvallisuus@example.org" for m in mailbox.messages), what="the alert")
+        again = subprocess.run(
+            command, env={**env, "FEEDBACK_ADMIN_TOKEN": "admin-token"}, capture_output=True, text=True, timeout=60
+        )
+        assert "0 dead deliveries queued" in again.stdout
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+        mailbox.controller.stop()
+    to_owner = [m for m in mailbox.messages if m["To"] == "turvallisuus@example.org"]
+    assert len(to_owner) == 1 and event.response_id in to_owner[0].get_body(("plain",)).get_content()
+    assert len([m for m in mailbox.messages if m["To"] == "office@example.org"]) == 1  # sent once, not again

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
@@ -112,8 +112,9 @@ def test_each_owner_is_mailed_once_even_when_the_event_comes_twice(
 
 
 def test_an_edited_owners_file_applies_to_the_next_alert_without_a_restart(
-    kafka_bootstrap, owners_file, producer, mailbox, tmp_path, unique, eventually
+    kafka_bootstrap, owners_file, producer, mailbox, tmp_path, unique, eventually, caplog
 ) -> None:
+    caplog.set_level(logging.INFO, logger="feedback.owners")
     edited = tmp_path / "owners.yaml"
     edited.write_text(owners_file.read_text(encoding="utf-8"), encoding="utf-8")
     settings = _settings(kafka_bootstrap, edited, tmp_path, unique, mailbox.port, owners_reload_seconds=0.2)
@@ -124,7 +125,7 @@ def test_an_edited_owners_file_applies_to_the_next_alert_without_a_restart(
             encoding="utf-8",
         )
         event = _event(f"reload-{unique}", owners_file)
-        time.sleep(1.0)  # five polls of the file
+        eventually(lambda: "owners directory reloaded" in caplog.text, what="the owners reload")
         producer.send(CLASSIFIED_TOPIC, key=event.response_id.encode(), value=event.model_dump_json().encode()).get(
             timeout=10
         )

@@ -286,6 +286,32 @@ async def test_a_permanent_failure_is_a_dead_letter_and_others_still_get_theirs(
         assert await h.store.status("turvallisuus:email:tyohame-1:1") == "dead"
 
 
+async def test_a_dead_delivery_is_sent_once_when_requeued_after_the_fix_and_only_that_one(
+    database_url: str, owners
+) -> None:
+    async with Harness(database_url, owners) as h:
+        h.mail.failures["turvallisuus@example.org"] = PermanentDeliveryError("550 mailbox full")
+        await h.handle(classified(FIRST))
+        assert await h.store.status("turvallisuus:email:tyohame-1:1") == "dead"
+        delivered_before = len(h.mail.sent)
+        del h.mail.failures["turvallisuus@example.org"]  # the mailbox was emptied
+        assert await h.dispatcher.retry_dead("tyollisyysalueet") == 0  # another owner's: nothing dead
+        assert await h.dispatcher.retry_dead("turvallisuus") == 1
+        await h.dispatcher.deliver_due()
+        assert await h.store.status("turvallisuus:email:tyohame-1:1") == "delivered"
+        assert len(h.mail.to("turvallisuus@example.org")) == 1
+        assert len(h.mail.sent) == delivered_before + 1  # nobody else got anything again
+        assert await h.dispatcher.retry_dead() == 0
+
+
+async def test_requeueing_dead_deliveries_since_a_time_leaves_older_ones_dead(database_url: str, owners) -> None:
+    async with Harness(database_url, owners) as h:
+        h.mail.failures["turvallisuus@example.org"] = PermanentDeliveryError("550 no such user")
+        await h.handle(classified(FIRST))
+        assert await h.dispatcher.retry_dead(since=T0 + timedelta(minutes=1)) == 0
+        assert await h.store.status("turvallisuus:email:tyohame-1:1") == "dead"
+
+
 async def test_retries_are_given_up_after_the_configured_time(database_url: str, owners) -> None:
     async with Harness(database_url, owners) as h:
         h.mail.failures["turvallisuus@example.org"] = TransientDeliveryError("connection refused")

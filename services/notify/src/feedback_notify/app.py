@@ -183,11 +183,28 @@ def create_app(
     async def flush(request: Request) -> AsgiResponse:
         if not admin(request):
             return _json({"detail": "missing or invalid bearer token"}, 401)
-        owner_id = request.query_params.get("owner") or None
+        owner_id = _query(request, "owner")
         if owner_id and directory().get(owner_id) is None:
             return _json({"detail": f"no owner {owner_id!r}"}, 404)
         flushed = await dispatcher.flush_digests(owner_id)
         return _json({"digests": flushed}, 200)
+
+    @post(description="Send dead deliveries again (admin): ?owner=ID for one owner, ?since=ISO-TIME for newer ones.")
+    async def retry_dead(request: Request) -> AsgiResponse:
+        if not admin(request):
+            return _json({"detail": "missing or invalid bearer token"}, 401)
+        owner_id = _query(request, "owner")
+        if owner_id and directory().get(owner_id) is None:
+            return _json({"detail": f"no owner {owner_id!r}"}, 404)
+        since = None
+        if raw := _query(request, "since"):
+            try:
+                since = datetime.fromisoformat(raw)
+            except ValueError:
+                return _json({"detail": f"since: {raw!r} is not an ISO 8601 time"}, 422)
+            if since.tzinfo is None:
+                return _json({"detail": "since: give a time zone (e.g. 2026-05-04T08:00+03:00)"}, 422)
+        return _json({"requeued": await dispatcher.retry_dead(owner_id, since)}, 200)
 
     @get(description="Per response, the latest revision notify has recorded (admin; for feedback reconcile).")
     async def recorded(request: Request) -> AsgiResponse:
@@ -200,6 +217,7 @@ def create_app(
         asgi_routes=[
             *standard_routes(broker, registry),
             ("/v1/admin/flush-digests", flush),
+            ("/v1/admin/retry-dead", retry_dead),
             ("/v1/admin/recorded", recorded),
         ],
         # The AsyncAPI page without its "try it out" route, which would let anyone publish to the topics.
@@ -212,6 +230,12 @@ def create_app(
     app.dispatcher = dispatcher  # type: ignore[attr-defined]
     app.owners_watcher = watcher  # type: ignore[attr-defined]
     return app
+
+
+def _query(request: Request, name: str) -> str | None:
+    """One query parameter (its last value), or None: FastStream's `query_params` holds lists."""
+    values = request.query_params.get(name) or []
+    return values[-1] or None if values else None
 
 
 def _json(body: dict, status: int) -> AsgiResponse:

@@ -386,6 +386,15 @@ class Dispatcher:
         self.notify()
         return result
 
+    async def retry_dead(self, owner_id: str | None = None, since: datetime | None = None) -> int:
+        """Send dead deliveries again (after the address or the mail server was fixed); returns how many."""
+        count = await self.store.requeue_dead(self.clock(), owner_id, since)
+        if count:
+            log.info("requeued %d dead deliveries", count, extra={"owner": owner_id} if owner_id else {})
+            await self.refresh_gauges()
+            self.notify()
+        return count
+
     async def _create_digest(self, owner: Owner, digest_id: str, now: datetime) -> int:
         def build(items: list[dict]) -> dict:
             return Digest(

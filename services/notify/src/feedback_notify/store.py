@@ -361,6 +361,20 @@ class NotifyStore:
         statement = select(func.min(jobs.c.next_attempt_at)).where(jobs.c.status == "pending")
         return _utc(await self.run(lambda conn: conn.execute(statement).scalar()))
 
+    async def requeue_dead(self, now: datetime, owner_id: str | None = None, since: datetime | None = None) -> int:
+        """Give dead deliveries (refused for good, or retried past the give-up time) a new start: due now, no
+        attempts yet, a fresh give-up time. Their payload is what was routed; the owner's address is read at
+        send time, so a corrected owners directory applies. Returns how many were requeued."""
+        statement = update(jobs).where(jobs.c.status == "dead")
+        if owner_id is not None:
+            statement = statement.where(jobs.c.owner_id == owner_id)
+        if since is not None:
+            statement = statement.where(jobs.c.created_at >= since)
+        statement = statement.values(
+            status="pending", attempts=0, next_attempt_at=now, created_at=now, lease_until=None
+        )
+        return await self.run(lambda conn: conn.execute(statement).rowcount)
+
     async def status(self, key: str) -> str | None:
         return await self.run(lambda conn: conn.execute(select(jobs.c.status).where(jobs.c.key == key)).scalar())
 
