@@ -179,23 +179,25 @@ def create_app(
         matches = [hmac.compare_digest(presented, token.encode()) for token in settings.admin_tokens]
         return bool(settings.admin_tokens) and any(matches)
 
-    @post(description="Send every pending digest now (admin): ?owner=ID for one owner.")
-    async def flush(request: Request) -> AsgiResponse:
+    def refused(request: Request) -> AsgiResponse | None:
+        """401 without an admin token, 404 for an ?owner= the directory does not know; None when neither."""
         if not admin(request):
             return _json({"detail": "missing or invalid bearer token"}, 401)
         owner_id = _query(request, "owner")
         if owner_id and directory().get(owner_id) is None:
             return _json({"detail": f"no owner {owner_id!r}"}, 404)
-        flushed = await dispatcher.flush_digests(owner_id)
-        return _json({"digests": flushed}, 200)
+        return None
+
+    @post(description="Send every pending digest now (admin): ?owner=ID for one owner.")
+    async def flush(request: Request) -> AsgiResponse:
+        if answer := refused(request):
+            return answer
+        return _json({"digests": await dispatcher.flush_digests(_query(request, "owner"))}, 200)
 
     @post(description="Send dead deliveries again (admin): ?owner=ID for one owner, ?since=ISO-TIME for newer ones.")
     async def retry_dead(request: Request) -> AsgiResponse:
-        if not admin(request):
-            return _json({"detail": "missing or invalid bearer token"}, 401)
-        owner_id = _query(request, "owner")
-        if owner_id and directory().get(owner_id) is None:
-            return _json({"detail": f"no owner {owner_id!r}"}, 404)
+        if answer := refused(request):
+            return answer
         since = None
         if raw := _query(request, "since"):
             try:
@@ -204,7 +206,7 @@ def create_app(
                 return _json({"detail": f"since: {raw!r} is not an ISO 8601 time"}, 422)
             if since.tzinfo is None:
                 return _json({"detail": "since: give a time zone (e.g. 2026-05-04T08:00+03:00)"}, 422)
-        return _json({"requeued": await dispatcher.retry_dead(owner_id, since)}, 200)
+        return _json({"requeued": await dispatcher.retry_dead(_query(request, "owner"), since)}, 200)
 
     @get(description="Per response, the latest revision notify has recorded (admin; for feedback reconcile).")
     async def recorded(request: Request) -> AsgiResponse:
