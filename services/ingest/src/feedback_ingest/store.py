@@ -221,6 +221,9 @@ POSTGRES_WRITERS = 4
 POSTGRES_MIN_SHARE = 16
 # How long a write waits for another process (e.g. `feedback replay`) to release SQLite's write lock.
 SQLITE_BUSY_TIMEOUT_S = 30.0
+# How long the relay's reads, which run on the event loop, may wait for a lock: a wait there stops every
+# request, so a busy file fails the read at once and the relay tries again after its backoff.
+SQLITE_RELAY_READ_TIMEOUT_S = 0.1
 
 
 class IngestStore:
@@ -432,7 +435,7 @@ class IngestStore:
         just written, so they come from the page cache). Through aiosqlite each read took several thread hops."""
         if self._sqlite_reads is None:
             self._sqlite_reads = sqlite3.connect(
-                self._sqlite_path, timeout=SQLITE_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+                self._sqlite_path, timeout=SQLITE_RELAY_READ_TIMEOUT_S, isolation_level=None, check_same_thread=False
             )
         return self._sqlite_reads
 
