@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -225,7 +226,7 @@ async def test_a_digest_comes_at_the_owners_time_with_everything_since_the_last_
 async def test_what_arrives_after_the_days_digest_time_waits_for_the_next_days_digest(database_url: str) -> None:
     async with Harness(database_url, parse_owners(DIGEST_OWNERS)) as h:
         h.clock.now = T0 + timedelta(hours=7)  # 19:00 in Helsinki, after the owner's 16:00
-        await h.handle(classified(FIRST))
+        await h.handle(classified(FIRST).model_copy(update={"received_at": h.clock.now}))
         await h.dispatcher.schedule_digests()
         await h.dispatcher.deliver_due()
         assert h.mail.to("turvallisuus@example.org") == []
@@ -235,6 +236,17 @@ async def test_what_arrives_after_the_days_digest_time_waits_for_the_next_days_d
         h.clock.now = T0 + timedelta(days=1, hours=4)  # 16:00 the next day
         await h.dispatcher.schedule_digests()
         await h.dispatcher.deliver_due()
+        assert len(h.mail.to("turvallisuus@example.org")) == 1
+
+
+async def test_a_statement_that_arrived_before_the_digest_time_is_in_that_days_digest_even_if_recorded_after(
+    database_url: str,
+) -> None:
+    # notify was down from before 16:00 until 21:00: the statement ingest received at 13:00 belongs to that
+    # day's 16:00 digest, which goes out as soon as notify records it.
+    async with Harness(database_url, parse_owners(DIGEST_OWNERS)) as h:
+        h.clock.now = T0 + timedelta(hours=9)  # 21:00 in Helsinki
+        await h.handle(classified(FIRST).model_copy(update={"received_at": T0 + timedelta(hours=1)}))  # 13:00
         assert len(h.mail.to("turvallisuus@example.org")) == 1
 
 
@@ -304,12 +316,31 @@ async def test_a_dead_delivery_is_sent_once_when_requeued_after_the_fix_and_only
         assert await h.dispatcher.retry_dead() == 0
 
 
-async def test_requeueing_dead_deliveries_since_a_time_leaves_older_ones_dead(database_url: str, owners) -> None:
+async def test_requeueing_dead_deliveries_since_a_time_in_any_zone_takes_only_newer_ones(
+    database_url: str, owners
+) -> None:
+    helsinki = ZoneInfo("Europe/Helsinki")
     async with Harness(database_url, owners) as h:
         h.mail.failures["turvallisuus@example.org"] = PermanentDeliveryError("550 no such user")
-        await h.handle(classified(FIRST))
-        assert await h.dispatcher.retry_dead(since=T0 + timedelta(minutes=1)) == 0
+        await h.handle(classified(FIRST))  # at T0, 12:00 in Helsinki
+        assert await h.dispatcher.retry_dead(since=(T0 + timedelta(minutes=1)).astimezone(helsinki)) == 0
         assert await h.store.status("turvallisuus:email:tyohame-1:1") == "dead"
+        assert await h.dispatcher.retry_dead(since=(T0 - timedelta(minutes=1)).astimezone(helsinki)) == 1
+
+
+async def test_a_delivery_sent_again_long_after_it_was_made_still_gets_its_retries(database_url: str, owners) -> None:
+    async with Harness(database_url, owners) as h:
+        h.mail.failures["turvallisuus@example.org"] = PermanentDeliveryError("550 mailbox full")
+        await h.handle(classified(FIRST))
+        h.clock.now = T0 + timedelta(days=5)  # fixed days later; the server now greylists first
+        h.mail.failures["turvallisuus@example.org"] = TransientDeliveryError("451 greylisted, try again")
+        assert await h.dispatcher.retry_dead("turvallisuus") == 1
+        await h.dispatcher.deliver_due()
+        assert await h.store.status("turvallisuus:email:tyohame-1:1") == "pending"  # retried, not dead again
+        del h.mail.failures["turvallisuus@example.org"]
+        h.clock.now += timedelta(minutes=10)
+        await h.dispatcher.deliver_due()
+        assert await h.store.status("turvallisuus:email:tyohame-1:1") == "delivered"
 
 
 async def test_retries_are_given_up_after_the_configured_time(database_url: str, owners) -> None:

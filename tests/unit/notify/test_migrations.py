@@ -7,13 +7,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, insert, inspect, select
+from sqlalchemy import Connection, insert, inspect, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from feedback_contracts.dburl import async_database_url
-from feedback_notify.migrations import migrate
+from feedback_notify.migrations import alembic_config, migrate
 from feedback_notify.store import jobs, metadata
 
 T = TypeVar("T")
@@ -34,7 +35,8 @@ def _on(database_url: str, work: Callable[[Connection], T]) -> T:
 
 
 def _differences(connection: Connection) -> list:
-    return compare_metadata(MigrationContext.configure(connection), metadata)
+    context = MigrationContext.configure(connection, opts={"version_table": "notify_alembic_version"})
+    return compare_metadata(context, metadata)
 
 
 def test_migrating_an_empty_database_yields_the_models_schema_and_a_second_run_changes_nothing(
@@ -53,13 +55,12 @@ def test_a_delivery_log_made_before_migrations_is_adopted_with_its_rows(database
         "created_at": now,
     }  # fmt: skip
 
-    def create_the_old_way(connection: Connection) -> None:
-        metadata.create_all(connection)  # what notify did at start before it had migrations
-        connection.execute(insert(jobs).values(**row))
-
-    _on(database_url, create_the_old_way)
+    # What notify made with CREATE TABLE before it had migrations: migration 0001's schema, no history.
+    command.upgrade(alembic_config(async_database_url(database_url)), "0001")
+    _on(database_url, lambda connection: connection.execute(text("DROP TABLE notify_alembic_version")))
+    _on(database_url, lambda connection: connection.execute(insert(jobs).values(**row)))
     migrate(async_database_url(database_url))
     keys = _on(database_url, lambda connection: [r.key for r in connection.execute(select(jobs.c.key))])
     tables = _on(database_url, lambda connection: set(inspect(connection).get_table_names()))
-    assert keys == [row["key"]] and "alembic_version" in tables
+    assert keys == [row["key"]] and "notify_alembic_version" in tables
     assert _on(database_url, _differences) == []

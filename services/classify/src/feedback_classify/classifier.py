@@ -110,6 +110,7 @@ class Signals:
     references: list[tuple[str, Reason]] = field(default_factory=list)
     # (section, idf of the title's rarest word, share of the title named, named only in a list of partners, reason)
     titles: list[tuple[str, float, float, bool, Reason]] = field(default_factory=list)
+    acronyms: list[tuple[str, Reason]] = field(default_factory=list)
     terms: list[tuple[str, Reason]] = field(default_factory=list)
     vector: dict[str, float] = field(default_factory=dict)
     similarity: dict[str, float] = field(default_factory=dict)
@@ -203,8 +204,10 @@ class StrategyModel:
 
     def _title_acronyms(self) -> dict[str, list[str]]:
         """Acronym -> sections, from the first letters of a title's leading words: "HYTE" is
-        "HYvinvoinnin ja TErveyden edistäminen". One or two letters of each of at least two words.
+        "HYvinvoinnin ja TErveyden edistäminen". One or two letters of each of at least two words, and only
+        acronyms the draft itself writes: "PAM" or "SOK" could be spelt from titles too, but name others.
         """
+        written = {m.group(0) for s in self.taxonomy.sections for m in _ACRONYM.finditer(f"{s.title}\n{s.body}")}
         found: dict[str, list[str]] = defaultdict(list)
         for sid in self.candidates:
             words = [w for w, _, _ in tokens(self.taxonomy.get(sid).title) if self.analyzer.features(w)]  # type: ignore[union-attr]
@@ -214,7 +217,7 @@ class StrategyModel:
                 partial = {p + word[:n].upper() for p in partial for n in (1, 2)}
                 if count >= 2:
                     acronyms.update(a for a in partial if len(a) >= 3)
-            for acronym in acronyms:
+            for acronym in acronyms & written:
                 found[acronym].append(sid)
         return dict(found)
 
@@ -368,8 +371,7 @@ class Classifier:
         for match in _ACRONYM.finditer(text):
             for sid in self.model.acronyms.get(match.group(0), ()):
                 reason = Reason(kind="title", match=match.group(0), span=(match.start(), match.end()))
-                # An acronym of the whole title is as distinctive as a title gets.
-                found.titles.append((sid, math.inf, 1.0, False, reason))
+                found.acronyms.append((sid, reason))
         lemma_set = set(all_features)
         for sid, curated in self.terms.items():
             matched = [t for t in curated if t in lemma_set]
@@ -416,6 +418,10 @@ class Classifier:
                 # "kuntien ja työllisyysalueiden kanssa" lists who takes part: the title word of 5.3.1.6
                 # there does not make the paragraph about employment areas.
                 add(sid, 0.8, reason)
+        for sid, reason in found.acronyms:
+            # An acronym of the whole title names it as fully as the title itself.
+            if sid.split(".")[0] not in excluded:
+                add(sid, 0.9, reason)
         for sid, reason in found.terms:
             add(sid, 0.85, reason)
 

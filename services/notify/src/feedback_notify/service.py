@@ -160,7 +160,9 @@ class Intake:
                 )
                 payload = alert.model_dump_json()  # stored as it is: pydantic writes JSON faster than json.dumps
                 if owner.mode == "digest":
-                    new_items.append(NewDigestItem(owner.id, event.response_id, event.revision, payload))
+                    new_items.append(
+                        NewDigestItem(owner.id, event.response_id, event.revision, payload, event.received_at)
+                    )
                     continue
                 for channel in _channels(owner):
                     key = f"{owner.id}:{channel}:{event.response_id}:{event.revision}"
@@ -317,7 +319,7 @@ class Dispatcher:
 
     def _retry(self, job: Job, error: str) -> Outcome:
         now = self.clock()
-        if now - job.created_at > self.give_up_after:
+        if now - (job.retry_from or job.created_at) > self.give_up_after:
             return Outcome(job.key, "dead", f"retries exhausted after {self.give_up_after}: {error}")
         delay = min(self.max_backoff, self.base_backoff * 2**job.attempts)
         delay *= random.uniform(0.75, 1.25)  # jitter: owners of one failing server do not retry in lockstep
@@ -350,8 +352,8 @@ class Dispatcher:
 
     async def schedule_digests(self) -> int:
         """Create today's digest for every digest owner whose time has come and who has something waiting
-        from before it. What arrives after today's time waits for tomorrow's digest; a digest missed while
-        the service was down goes out as soon as it is back.
+        from before it (by when ingest received it). What arrives after today's time waits for tomorrow's
+        digest; a digest missed while the service was down goes out as soon as it is back that day.
         """
         now = self.clock()
         local = now.astimezone(HELSINKI)

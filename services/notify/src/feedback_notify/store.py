@@ -81,6 +81,8 @@ jobs = Table(
     Column("delivered_at", DateTime(timezone=True), nullable=True),
     # A worker claims a job before sending it, so two replicas never send the same job at once.
     Column("lease_until", DateTime(timezone=True), nullable=True),
+    # When `feedback notify retry-dead` made it due again: its give-up clock starts there, not at creation.
+    Column("retry_from", DateTime(timezone=True), nullable=True),
 )
 Index("ix_deliveries_due", jobs.c.status, jobs.c.next_attempt_at)
 
@@ -94,6 +96,8 @@ digest_items = Table(
     Column("payload", Text, nullable=False),  # JSON of the owner's part of that revision
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("digest_key", String(400), nullable=True),
+    # When ingest received the statement: the digest it belongs to (created_at is when notify recorded it).
+    Column("received_at", DateTime(timezone=True), nullable=True),
     UniqueConstraint("owner_id", "response_id", "revision", name="uq_digest_item"),
 )
 Index("ix_digest_items_pending", digest_items.c.owner_id, digest_items.c.digest_key)
@@ -117,6 +121,7 @@ class Job:
     received_at: datetime | None
     created_at: datetime
     lease_until: datetime | None = None  # when this worker's claim on it lapses
+    retry_from: datetime | None = None  # sent again by retry-dead at this time: retries give up counting from it
 
 
 @dataclass(frozen=True)
@@ -136,6 +141,7 @@ class NewDigestItem:
     response_id: str
     revision: int
     payload: dict[str, Any] | str  # or already JSON
+    received_at: datetime | None = None
 
 
 def _json(payload: dict[str, Any] | str) -> str:
@@ -272,7 +278,8 @@ class NotifyStore:
         }
         rows = [
             {"owner_id": i.owner_id, "response_id": i.response_id, "revision": i.revision,
-             "payload": _json(i.payload), "created_at": now}
+             "payload": _json(i.payload), "created_at": now,
+             "received_at": i.received_at.astimezone(UTC) if i.received_at else None}
             for i in items
             if (i.owner_id, i.response_id, i.revision) not in known
         ]  # fmt: skip
@@ -308,13 +315,14 @@ class NotifyStore:
             .where(chosen)
             .values(lease_until=lease_until)
             .returning(jobs.c.key, jobs.c.owner_id, jobs.c.channel, jobs.c.mode, jobs.c.kind, jobs.c.payload,
-                       jobs.c.attempts, jobs.c.received_at, jobs.c.created_at, jobs.c.next_attempt_at)
+                       jobs.c.attempts, jobs.c.received_at, jobs.c.created_at, jobs.c.next_attempt_at,
+                       jobs.c.retry_from)
         )  # fmt: skip
         rows = await self.run(lambda conn: conn.execute(statement).all())
         rows.sort(key=lambda r: (_utc(r.next_attempt_at), _utc(r.created_at)))
         return [
             Job(r.key, r.owner_id, r.channel, r.mode, r.kind, json.loads(r.payload), r.attempts,
-                _utc(r.received_at), _utc(r.created_at), lease_until)  # type: ignore[arg-type]
+                _utc(r.received_at), _utc(r.created_at), lease_until, _utc(r.retry_from))  # type: ignore[arg-type]
             for r in rows
         ]  # fmt: skip
 
@@ -362,16 +370,19 @@ class NotifyStore:
         return _utc(await self.run(lambda conn: conn.execute(statement).scalar()))
 
     async def requeue_dead(self, now: datetime, owner_id: str | None = None, since: datetime | None = None) -> int:
-        """Give dead deliveries (refused for good, or retried past the give-up time) a new start: due now, no
-        attempts yet, a fresh give-up time. Their payload is what was routed; the owner's address is read at
+        """Give dead deliveries created at or after `since` (refused for good, or retried past the give-up time)
+        a new start: due now, no attempts yet, a fresh give-up time. Their payload is what was routed; the owner's address is read at
         send time, so a corrected owners directory applies. Returns how many were requeued."""
         statement = update(jobs).where(jobs.c.status == "dead")
         if owner_id is not None:
             statement = statement.where(jobs.c.owner_id == owner_id)
         if since is not None:
-            statement = statement.where(jobs.c.created_at >= since)
+            # SQLite keeps no time zone (what is stored is UTC): compare in UTC on both.
+            statement = statement.where(jobs.c.created_at >= since.astimezone(UTC))
+        # created_at stays (it orders an owner's deliveries and is what --since means); the give-up clock
+        # restarts at retry_from.
         statement = statement.values(
-            status="pending", attempts=0, next_attempt_at=now, created_at=now, lease_until=None
+            status="pending", attempts=0, next_attempt_at=now, lease_until=None, retry_from=now
         )
         return await self.run(lambda conn: conn.execute(statement).rowcount)
 
@@ -404,9 +415,12 @@ class NotifyStore:
         return await self.run(lambda conn: [r.owner_id for r in conn.execute(statement)])
 
     async def oldest_pending_items(self) -> dict[str, datetime]:
-        """Per owner with items waiting for a digest, when the oldest of them arrived."""
+        """Per owner with items waiting for a digest, when the oldest of them arrived (at ingest)."""
         statement = (
-            select(digest_items.c.owner_id, func.min(digest_items.c.created_at).label("oldest"))
+            select(
+                digest_items.c.owner_id,
+                func.min(func.coalesce(digest_items.c.received_at, digest_items.c.created_at)).label("oldest"),
+            )
             .where(digest_items.c.digest_key.is_(None))
             .group_by(digest_items.c.owner_id)
         )

@@ -12,6 +12,9 @@ from feedback_contracts.dburl import async_engine
 from feedback_notify.store import metadata
 
 config = context.config
+# Its own version table: were ingest and notify ever pointed at one database, neither would read the other's
+# migration history as its own.
+VERSION_TABLE = "notify_alembic_version"
 
 
 def _adopt_unversioned(connection: Connection) -> None:
@@ -19,12 +22,14 @@ def _adopt_unversioned(connection: Connection) -> None:
     upgrading does not try to create its tables again."""
     revision = config.attributes.get("adopt_revision")
     tables = set(inspect(connection).get_table_names())
-    if revision and "deliveries" in tables and "alembic_version" not in tables:
+    if revision and "deliveries" in tables and VERSION_TABLE not in tables:
         context.get_context().stamp(context.script, revision)
 
 
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+    context.configure(
+        connection=connection, target_metadata=metadata, render_as_batch=True, version_table=VERSION_TABLE
+    )
     with context.begin_transaction():
         _adopt_unversioned(connection)
         context.run_migrations()
@@ -39,7 +44,12 @@ async def _run_online() -> None:
 
 
 if context.is_offline_mode():
-    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=metadata, literal_binds=True)
+    context.configure(
+        url=config.get_main_option("sqlalchemy.url"),
+        target_metadata=metadata,
+        literal_binds=True,
+        version_table=VERSION_TABLE,
+    )
     with context.begin_transaction():
         context.run_migrations()
 else:
