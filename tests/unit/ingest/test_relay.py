@@ -1,4 +1,5 @@
-"""The outbox relay tells a database problem from a broker problem: only the broker's drops the connection."""
+"""The outbox relay tells a database problem from a broker problem (only the broker's drops the connection),
+and publishes only while it holds the store's relay lease."""
 
 from __future__ import annotations
 
@@ -17,10 +18,26 @@ ROW = OutboxRow(1, "r-1", 1, "feedback.responses.v1", "{}", datetime.now(UTC))
 class FakeStore:
     """The outbox as the relay sees it; `locked` makes the next reads fail as a busy SQLite file does."""
 
-    def __init__(self, locked: int = 0) -> None:
+    def __init__(self, locked: int = 0, lease_free_after: int = 0) -> None:
         self.rows = [ROW]
         self.locked = locked
         self.sent: list[int] = []
+        self.lease_free_after = lease_free_after  # refusals before the lease is granted
+        self.lease_asks = 0
+        self.held = False
+        self.released = 0
+
+    async def take_relay_lease(self, on_accepted) -> bool:  # noqa: ANN001
+        self.lease_asks += 1
+        self.held = self.lease_asks > self.lease_free_after
+        return self.held
+
+    async def relay_lease_held(self) -> bool:
+        return self.held
+
+    async def release_relay_lease(self) -> None:
+        self.held = False
+        self.released += 1
 
     async def backlog(self) -> tuple[int, datetime | None]:
         return len(self.rows), (self.rows[0].created_at if self.rows else None)
@@ -51,9 +68,9 @@ class FakePublisher:
         return done
 
 
-def _run(store: FakeStore, publisher: FakePublisher) -> int:
+def _run(store: FakeStore, publisher: FakePublisher, registry: CollectorRegistry | None = None) -> int:
     """Run the relay until the row is marked sent; how many times it connected to the broker."""
-    registry = CollectorRegistry()
+    registry = registry or CollectorRegistry()
     connects = 0
 
     async def connect() -> FakePublisher:
@@ -98,3 +115,60 @@ def test_a_failed_publish_reconnects_and_the_row_still_goes_out_once() -> None:
     connects = _run(store, publisher)
     assert store.sent == [1] and publisher.published == ["r-1"]
     assert connects == 2
+
+
+def test_a_relay_without_the_lease_stands_by_connected_and_publishes_once_it_has_it() -> None:
+    store, publisher, registry = FakeStore(lease_free_after=3), FakePublisher(), CollectorRegistry()
+    connects = _run(store, publisher, registry)
+    # Three refusals: nothing published meanwhile; the fourth ask took the lease and the row went out once.
+    assert store.lease_asks >= 4 and store.sent == [1] and publisher.published == ["r-1"]
+    assert connects == 1
+    # Stopped: the lease is given back, so a standby elsewhere can take it at once.
+    assert store.released >= 1 and not store.held
+    assert registry.get_sample_value("feedback_ingest_relay_active") == 0
+
+
+def test_a_relay_that_loses_the_lease_stops_publishing_until_it_has_it_again() -> None:
+    store, publisher, registry = FakeStore(), FakePublisher(), CollectorRegistry()
+    store.rows = []
+    seen: list[float | None] = []
+
+    async def scenario() -> None:
+        relay = OutboxRelay(store, _connector(publisher), _nothing, RelayMetrics(registry), poll_interval=0.01)
+        task = asyncio.create_task(relay.run())
+        await _until(lambda: store.held)
+        seen.append(registry.get_sample_value("feedback_ingest_relay_active"))
+        store.held, store.lease_free_after = False, store.lease_asks + 1_000_000  # lost, and another has it
+        await asyncio.sleep(0.05)
+        store.rows = [ROW]
+        await asyncio.sleep(0.1)
+        seen.append(registry.get_sample_value("feedback_ingest_relay_active"))
+        assert publisher.published == []  # a standby publishes nothing
+        store.lease_free_after = 0  # the other relay's process ended
+        await _until(lambda: store.sent == [1])
+        seen.append(registry.get_sample_value("feedback_ingest_relay_active"))
+        relay.stop()
+        await task
+
+    asyncio.run(scenario())
+    assert seen == [1, 0, 1]
+    assert publisher.published == ["r-1"]
+
+
+def _connector(publisher: FakePublisher):  # noqa: ANN202
+    async def connect() -> FakePublisher:
+        return publisher
+
+    return connect
+
+
+async def _nothing() -> None:
+    pass
+
+
+async def _until(condition, timeout: float = 5.0) -> None:  # noqa: ANN001
+    for _ in range(int(timeout / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached")

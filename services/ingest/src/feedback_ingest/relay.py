@@ -1,4 +1,8 @@
-"""The outbox relay: publishes accepted revisions to Kafka, in order, marking each sent only once acknowledged."""
+"""The outbox relay: publishes accepted revisions to Kafka, in order, marking each sent only once acknowledged.
+
+Every ingest process runs one; of those sharing a database only the one holding the store's relay lease
+publishes, the others stand by (connected to the broker) and take over when its process ends.
+"""
 
 from __future__ import annotations
 
@@ -45,6 +49,11 @@ class RelayMetrics:
             "1 when the relay's producer is connected to the broker.",
             registry=registry,
         )
+        self.active = Gauge(
+            "feedback_ingest_relay_active",
+            "1 when this process's relay holds the outbox lease and publishes; 0 while another one does.",
+            registry=registry,
+        )
 
 
 class _BrokerFailure(Exception):
@@ -75,6 +84,8 @@ class OutboxRelay:
         self._wakeup = asyncio.Event()
         self._stopping = asyncio.Event()
         self._publisher: Publisher | None = None
+        self._leading = False
+        self._standing_by = False
 
     @property
     def connected(self) -> bool:
@@ -100,6 +111,9 @@ class OutboxRelay:
                         raise _BrokerFailure from exc
                     self.metrics.broker_up.set(1)
                     log.info("relay connected to the broker")
+                if not await self._lead():
+                    await self._stand_by()
+                    continue
                 sent = await self._publish_batch(self._publisher)
                 backoff = 0.5
                 if sent < self.batch_size:
@@ -119,6 +133,43 @@ class OutboxRelay:
                 await self._sleep(backoff + random.uniform(0, backoff / 2))
                 backoff = min(backoff * 2, self.max_backoff)
         await self._drop_connection()
+        await self._resign()
+
+    async def _lead(self) -> bool:
+        """Whether this relay publishes: it holds the store's lease, or has just taken it."""
+        if self._leading:
+            if await self.store.relay_lease_held():
+                return True
+            self._leading = False
+            self.metrics.active.set(0)
+            log.warning("relay lost the outbox lease; another relay may publish now")
+        if await self.store.take_relay_lease(self.notify):
+            self._leading, self._standing_by = True, False
+            self.metrics.active.set(1)
+            log.info("relay holds the outbox lease: it publishes")
+            return True
+        if not self._standing_by:
+            self._standing_by = True
+            log.info("another relay holds the outbox lease; this one stands by")
+        return False
+
+    async def _stand_by(self) -> None:
+        """Wait a poll interval before asking for the lease again; accepts here do not shorten the wait (the
+        leading relay publishes them)."""
+        try:
+            await asyncio.wait_for(self._stopping.wait(), timeout=self.poll_interval)
+        except TimeoutError:
+            pass
+        self._wakeup.clear()
+
+    async def _resign(self) -> None:
+        if self._leading:
+            self._leading = False
+            self.metrics.active.set(0)
+        try:
+            await self.store.release_relay_lease()
+        except Exception:
+            log.debug("releasing the outbox lease failed", exc_info=True)
 
     async def _publish_batch(self, publisher: Publisher) -> int:
         rows = await self.store.unsent(self.batch_size)

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import hashlib
 import json
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -51,6 +53,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Connection, Engine
@@ -224,6 +227,11 @@ SQLITE_BUSY_TIMEOUT_S = 30.0
 # How long the relay's reads, which run on the event loop, may wait for a lock: a wait there stops every
 # request, so a busy file fails the read at once and the relay tries again after its backoff.
 SQLITE_RELAY_READ_TIMEOUT_S = 0.1
+# The relay's lease on PostgreSQL: a session-level advisory lock (database-local) under this key, and the
+# channel each accepting transaction notifies, so that the relay holding the lease hears of every replica's
+# accepts at once rather than at its next poll.
+RELAY_LOCK_KEY = int.from_bytes(hashlib.sha256(b"feedback-ingest outbox relay").digest()[:8], "big", signed=True)
+OUTBOX_CHANNEL = "feedback_ingest_outbox"
 
 
 class IngestStore:
@@ -243,11 +251,15 @@ class IngestStore:
         self._waiting: list[_Pending] = []
         self._writers = 0
         self._max_writers = 1 if self.is_sqlite else POSTGRES_WRITERS
+        # The relay's lease while this process holds it: SQLite, the locked file's descriptor; PostgreSQL,
+        # the connection whose session holds the advisory lock.
+        self._lease: int | AsyncConnection | None = None
 
     async def close(self) -> None:
         deadline = time.monotonic() + 30
         while self._writers and time.monotonic() < deadline:  # answer what was accepted before closing
             await asyncio.sleep(0.01)
+        await self.release_relay_lease()
         if self._thread is not None:
             self._thread.shutdown(wait=True)
             self._thread = None
@@ -430,6 +442,65 @@ class IngestStore:
 
     # The relay's side -------------------------------------------------------------------------
 
+    async def take_relay_lease(self, on_accepted: Callable[[], None]) -> bool:
+        """Try to become the one relay that publishes this database's outbox; False when another holds it.
+
+        Several replicas (or a second process on one SQLite file) share one outbox. Were each to publish it,
+        every event would go out once per relay and two relays could publish one response's revisions out of
+        order. The lease ends with the process (or, on PostgreSQL, its session), so a standby takes over.
+        On PostgreSQL `on_accepted` is called whenever any replica commits accepts or a replay.
+        """
+        if self._lease is not None:
+            return True
+        if self.is_sqlite:
+            descriptor = os.open(self._sqlite_path + ".relay-lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(descriptor)
+                return False
+            self._lease = descriptor
+            return True
+        conn = await self.engine.connect()
+        try:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            held = (await conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": RELAY_LOCK_KEY})).scalar()
+            if not held:
+                await conn.close()
+                return False
+            raw = await conn.get_raw_connection()
+            await raw.driver_connection.add_listener(OUTBOX_CHANNEL, lambda *_: on_accepted())  # type: ignore[union-attr]
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await conn.close()
+            raise
+        self._lease = conn
+        return True
+
+    async def relay_lease_held(self) -> bool:
+        """Whether the lease is still this process's. On PostgreSQL a lost connection took the lock with it."""
+        if self._lease is None:
+            return False
+        if isinstance(self._lease, int):
+            return True
+        try:
+            await self._lease.execute(text("SELECT 1"))
+        except Exception as exc:
+            log.warning("the relay's lease connection failed (%s)", _describe(exc))
+            await self.release_relay_lease()
+            return False
+        return True
+
+    async def release_relay_lease(self) -> None:
+        lease, self._lease = self._lease, None
+        if lease is None:
+            return
+        if isinstance(lease, int):
+            os.close(lease)  # closing the descriptor releases the lock
+            return
+        with contextlib.suppress(Exception):
+            await lease.close()  # the session's end releases the advisory lock
+
     def _relay_reads(self) -> sqlite3.Connection:
         """SQLite: the relay's reads, on the event loop (a WAL reader waits for no writer; the rows it reads were
         just written, so they come from the page cache). Through aiosqlite each read took several thread hops."""
@@ -607,6 +678,8 @@ class IngestStore:
                         for r in rows
                     ],
                 )
+                if conn.dialect.name == "postgresql":
+                    _notify_relay(conn)
             return len(rows)
 
         return await self._write(requeue)
@@ -755,7 +828,13 @@ def _accept_core(conn: Connection, group: Sequence[_Pending]) -> list[AcceptResu
         if kept := [row for row in plan.contacts.values() if row is not None]:
             conn.execute(insert(contacts), kept)
         conn.execute(insert(outbox), plan.outbox)
+        _notify_relay(conn)
     return plan.outcomes
+
+
+def _notify_relay(conn: Connection) -> None:
+    """PostgreSQL: wake the relay holding the lease, whichever replica runs it (delivered at commit)."""
+    conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": OUTBOX_CHANNEL})
 
 
 _REVISION_COLUMNS = tuple(c.name for c in revisions.columns if c.name != "published_at")
