@@ -62,7 +62,25 @@ def run(children: Children, workdir: Path, plan: Plan) -> dict:
             except Exception as exc:  # one target failing (no PostgreSQL here) must not lose the others
                 results["targets"][target] = {"error": f"{type(exc).__name__}: {exc}"}
             print(f"  ingest {target}: {_summary(results['targets'][target])}", flush=True)
+        try:
+            results["steps"] = _steps(children, workdir, kafka)
+            print(f"  ingest steps: {results['steps']['steps_us']}", flush=True)
+        except Exception as exc:  # the breakdown explains the figures; losing it must not lose them
+            results["steps"] = {"error": f"{type(exc).__name__}: {exc}"}
     return results
+
+
+def _steps(children: Children, workdir: Path, kafka: Broker) -> dict:
+    """Each step of an accept measured alone (bench/ingest_steps.py), in a fresh process, servers stopped."""
+    folder = workdir / "steps"
+    folder.mkdir(exist_ok=True)
+    command = [PYTHON, "-m", "bench.ingest_steps", "--bootstrap", kafka.bootstrap, "--workdir", str(folder)]
+    child = children.spawn("ingest-steps", command, stdout=subprocess.PIPE, log=workdir / "ingest-steps.log")
+    out, _ = child.process.communicate(timeout=300)
+    lines = [line for line in out.decode().splitlines() if line.startswith("{")]
+    if child.process.returncode != 0 or not lines:
+        raise RuntimeError(f"bench.ingest_steps exited {child.process.returncode}")
+    return json.loads(lines[-1])
 
 
 def _summary(result: dict) -> str:
