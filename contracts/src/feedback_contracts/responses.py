@@ -32,7 +32,6 @@ ResponseId = Annotated[
 ]
 Line = Annotated[str, AfterValidator(clean_line), StringConstraints(min_length=1, max_length=300)]
 Phone = Annotated[str, AfterValidator(clean_line), StringConstraints(max_length=40, pattern=r"^[0-9 +()./-]*$")]
-Phone = Annotated[str, AfterValidator(clean_line), StringConstraints(max_length=40, pattern=r"^[0-9 +()./-]*$")]
 ParsedRespondentType = Annotated[RespondentType, BeforeValidator(RespondentType.parse)]
 
 

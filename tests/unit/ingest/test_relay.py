@@ -172,3 +172,39 @@ async def _until(condition, timeout: float = 5.0) -> None:  # noqa: ANN001
             return
         await asyncio.sleep(0.01)
     raise AssertionError("condition not reached")
+
+
+def test_the_relays_read_gives_up_on_a_locked_file_instead_of_stalling_the_event_loop(tmp_path) -> None:
+    """The relay reads on the event loop: a lock held elsewhere must fail the read (the relay retries after
+    its backoff), not make every request wait. The lock here is released after 5 s: a read that waited
+    for it would succeed, and this test would fail."""
+    import threading
+
+    from feedback_ingest.migrations import migrate
+    from feedback_ingest.store import IngestStore
+
+    url = f"sqlite:///{tmp_path}/ingest.sqlite3"
+    migrate(url)
+    holder = sqlite3.connect(tmp_path / "ingest.sqlite3", isolation_level=None, check_same_thread=False)
+    holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")  # in WAL mode with exclusive locking, no other connection may read
+    release = threading.Timer(5.0, holder.close)  # exclusive locking mode keeps the lock until the close
+    release.start()
+
+    async def read() -> None:
+        store = IngestStore(url)
+        try:
+            await store.unsent(10)
+        finally:
+            await store.close()
+
+    try:
+        try:
+            asyncio.run(read())
+        except sqlite3.OperationalError as exc:
+            assert "locked" in str(exc)
+        else:
+            raise AssertionError("the read waited for the lock instead of giving up")
+    finally:
+        release.cancel()
+        holder.close()  # a second close does nothing
