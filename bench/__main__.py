@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import classifier, ingest, pipeline, report, transport
-from .common import REPO_ROOT, Children, MachineShare, Plan, describe_code, describe_machine
+from .common import REPO_ROOT, Children, MachineShare, Plan, describe_code, describe_machine, reference_speed
 
 # Cheap phases first: a broken set-up shows in seconds, not after ten minutes of pipeline.
 PHASES = {"classifier": classifier, "transport": transport, "ingest": ingest, "pipeline": pipeline}
@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": describe_machine(),
+        "reference_start": round(reference_speed()),
         "code": describe_code(),
         "plan": asdict(plan),
         "quick": args.quick,
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         results["elapsed_s"] = round(time.monotonic() - started)
         results["load_average_end"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+        results["reference_end"] = round(reference_speed())
         if args.json:
             args.json.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
         if args.keep:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -437,6 +438,29 @@ def _busy_seconds() -> float:
 def _our_seconds() -> float:
     times = os.times()
     return times.user + times.system + times.children_user + times.children_system
+
+
+def reference_speed(windows: int = 3, seconds: float = 1.0) -> float:
+    """Units per second of fixed single-core work, median of `windows` windows of CPU time: one unit parses and
+    serialises the seed statement, hashes it and counts its words in pure Python. The same code every run, so
+    the figure tells how fast this shared machine was during a run, to compare runs with."""
+    text = SEED_RESPONSE.read_text(encoding="utf-8")
+
+    def unit() -> None:
+        encoded = json.dumps(json.loads(text), ensure_ascii=False).encode()
+        hashlib.sha256(encoded).digest()
+        counts: dict[bytes, int] = {}
+        for word in encoded.split():
+            counts[word] = counts.get(word, 0) + 1
+
+    rates = []
+    for _ in range(windows):
+        done, start = 0, time.process_time()
+        while (spent := time.process_time() - start) < seconds:
+            unit()
+            done += 1
+        rates.append(done / spent)
+    return sorted(rates)[len(rates) // 2]
 
 
 def describe_machine() -> dict[str, str]:

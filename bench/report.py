@@ -148,10 +148,20 @@ def _machine(results: dict) -> str:
         ("uvicorn runs on", machine["uvicorn_implementation"]),
         ("broker", "; ".join(sorted(brokers)) or "–"),
         ("load average at start / end", f"{machine['load_average']} / {results.get('load_average_end', '–')}"),
+        ("reference speed at start / end (fixed one-core Python work, units/s)",
+         f"{_num(results.get('reference_start'))} / {_num(results.get('reference_end'))}"),
         ("code measured (git)", results.get("code", "–")),
         ("date (UTC)", results["date"]),
     ]  # fmt: skip
-    return "## Machine\n\n" + _table(("", "value"), rows)
+    return (
+        "## Machine\n\n"
+        + _table(("", "value"), rows)
+        + (
+            "\nThe reference speed is the same work every run (`bench.common.reference_speed`: the seed statement "
+            "parsed, serialised, hashed and its words counted): this shared machine's speed varies during a day, "
+            "and every figure below scales with it. Compare runs by it before comparing their figures.\n"
+        )
+    )
 
 
 def _summary(results: dict) -> str:
