@@ -11,6 +11,8 @@ from prometheus_client import CollectorRegistry
 
 from feedback_contracts.events import RESPONSES_TOPIC, ResponseReceived
 from feedback_ingest.app import create_app
+from feedback_ingest.migrations import migrate
+from feedback_ingest.store import IngestStore
 
 pytestmark = pytest.mark.integration
 
@@ -97,3 +99,25 @@ def test_on_postgresql_the_publishing_relay_hears_of_the_other_replicas_accepts_
     assert standby.post("/v1/responses", json=seed002_response, headers=form_headers).status_code == 202
     eventually(lambda: _published(leader, rid, 1, form_headers), timeout=30, what=f"{rid} published by the leader")
     assert _events(topics, rid) == {rid: [1]}
+
+
+def test_a_released_lease_is_free_for_another_process_at_once(database_url) -> None:
+    """Released (a relay stopping) means released: not kept by a pooled connection's session."""
+    import asyncio
+
+    migrate(IngestStore(database_url).url)
+
+    async def scenario() -> list[bool]:
+        first, second = IngestStore(database_url), IngestStore(database_url)
+        try:
+            seen = [await first.take_relay_lease(lambda: None), await second.take_relay_lease(lambda: None)]
+            await first.release_relay_lease()
+            seen.append(await first.relay_lease_held())
+            seen.append(await second.take_relay_lease(lambda: None))
+            seen.append(await first.take_relay_lease(lambda: None))
+            return seen
+        finally:
+            await first.close()
+            await second.close()
+
+    assert asyncio.run(scenario()) == [True, False, False, True, False]

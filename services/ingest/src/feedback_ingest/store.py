@@ -456,9 +456,11 @@ class IngestStore:
             descriptor = os.open(self._sqlite_path + ".relay-lock", os.O_RDWR | os.O_CREAT, 0o600)
             try:
                 fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            except BaseException as exc:
                 os.close(descriptor)
-                return False
+                if isinstance(exc, BlockingIOError):
+                    return False
+                raise
             self._lease = descriptor
             return True
         conn = await self.engine.connect()
@@ -471,6 +473,8 @@ class IngestStore:
             raw = await conn.get_raw_connection()
             await raw.driver_connection.add_listener(OUTBOX_CHANNEL, lambda *_: on_accepted())  # type: ignore[union-attr]
         except BaseException:
+            with contextlib.suppress(Exception):
+                await conn.invalidate()  # end the session: it may hold the lock already
             with contextlib.suppress(Exception):
                 await conn.close()
             raise
@@ -498,8 +502,12 @@ class IngestStore:
         if isinstance(lease, int):
             os.close(lease)  # closing the descriptor releases the lock
             return
+        # Closing would return the connection to the pool with its session, and the lock and the LISTEN with
+        # it: invalidate closes the session itself, which releases both.
         with contextlib.suppress(Exception):
-            await lease.close()  # the session's end releases the advisory lock
+            await lease.invalidate()
+        with contextlib.suppress(Exception):
+            await lease.close()
 
     def _relay_reads(self) -> sqlite3.Connection:
         """SQLite: the relay's reads, on the event loop (a WAL reader waits for no writer; the rows it reads were
