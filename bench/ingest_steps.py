@@ -43,10 +43,10 @@ def _bodies(count: int) -> list[bytes]:
 
 
 def measure(bootstrap: str, workdir: Path, count: int = 2000, group: int = 64, batch: int = 200) -> dict:
-    from feedback_contracts.logs import JsonFormatter
     from feedback_contracts.responses import SurveyResponse
     from feedback_ingest import store as st
     from feedback_ingest.migrations import migrate
+    from feedback_runtime.logs import JsonFormatter
 
     steps: dict[str, float] = {}
     bodies = _bodies(count)

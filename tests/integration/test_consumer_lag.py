@@ -8,7 +8,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.structs import OffsetAndMetadata
 from prometheus_client import CollectorRegistry, Gauge
 
-from feedback_contracts.lag import LagMonitor, compute_lag
+from feedback_runtime.lag import LagMonitor, compute_lag
 
 pytestmark = pytest.mark.integration
 

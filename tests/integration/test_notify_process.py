@@ -48,7 +48,7 @@ def _events(prefix: str, owners_file: Path, count: int) -> list:
     router = Router(load_taxonomy(), load_owners(owners_file), shared_classifier())
     now = datetime.now(UTC)
     return [
-        router.classify(
+        router.route(
             ResponseReceived(
                 survey_id="palvelustrategia-2026",
                 response_id=f"{prefix}-{n}",

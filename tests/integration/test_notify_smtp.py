@@ -72,7 +72,7 @@ def _event(response_id: str, owners_file: Path):
         respondent_type=RespondentType.EMPLOYMENT_AREA,
         answers=(Answer(question=71, text="Luvussa 5.2.2 varautuminen.\n\nLuku 5.1.5 maksut ovat selkeät."),),
     )  # fmt: skip
-    return Router(load_taxonomy(), load_owners(owners_file), shared_classifier()).classify(received)
+    return Router(load_taxonomy(), load_owners(owners_file), shared_classifier()).route(received)
 
 
 def _settings(

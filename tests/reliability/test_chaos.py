@@ -43,7 +43,7 @@ def _expected_owners(seed: dict) -> list[str]:
         respondent=PublicRespondent(organization=response.respondent.organization, title=response.respondent.title),
         respondent_type=response.respondent_type, answers=tuple(response.answers),
     )  # fmt: skip
-    return Router(load_taxonomy(), load_owners(OWNERS), shared_classifier()).classify(event).owners()
+    return Router(load_taxonomy(), load_owners(OWNERS), shared_classifier()).route(event).owners()
 
 
 def test_every_accepted_statement_reaches_exactly_its_owners_while_each_service_is_killed_once(

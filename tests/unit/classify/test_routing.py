@@ -92,7 +92,7 @@ def test_an_unreferenced_paragraph_goes_to_the_respondent_types_partner_section(
 
 def test_a_paragraph_with_no_signal_goes_to_the_default_owner(router: Router) -> None:
     event = _event(RespondentType.REGIONAL_COUNCIL, [(62, "Ei kommentoitavaa.")])
-    classified = router.classify(event)
+    classified = router.route(event)
     (route,) = classified.routes
     assert route.section_id is None and route.owners == ("strategiatoimisto",)
     assert route.paragraphs[0].reasons[0].kind == "default"
@@ -101,7 +101,7 @@ def test_a_paragraph_with_no_signal_goes_to_the_default_owner(router: Router) ->
 def test_the_seed_statement_reaches_every_section_it_names(router: Router, seed002_response: dict) -> None:
     response = SurveyResponse.model_validate(seed002_response)
     event = _event(response.respondent_type, [(a.question, a.text) for a in response.answers])
-    classified = router.classify(event)
+    classified = router.route(event)
     routed = {route.section_id: route for route in classified.routes}
     assert set(routed) >= {"5.1.4", "5.1.5", "5.2", "5.2.1", "5.2.2", "5.3", "5.3.1.1", "5.3.1.3"}
     assert routed["5.2.2"].owners == ("turvallisuus",)

@@ -6,7 +6,7 @@ import pytest
 from faststream.security import SASLScram512
 from pydantic import ValidationError
 
-from feedback_contracts.kafka import KafkaSettings
+from feedback_runtime.settings import KafkaSettings
 
 
 def test_the_local_default_is_plaintext_without_security() -> None:

@@ -8,7 +8,7 @@ import signal
 from pathlib import Path
 
 from feedback_contracts.owners import OwnersDirectory
-from feedback_contracts.owners_watch import OwnersWatcher
+from feedback_runtime.owners_watch import OwnersWatcher
 
 EXAMPLE = (Path(__file__).parents[3] / "config" / "owners.example.yaml").read_text(encoding="utf-8")
 

@@ -100,7 +100,7 @@ def classified(answers: list[tuple[int, str]], revision: int = 1, organization: 
         respondent_type=RespondentType.EMPLOYMENT_AREA,
         answers=tuple(Answer(question=q, text=t) for q, t in answers),
     )  # fmt: skip
-    return Router(load_taxonomy(), load_owners(OWNERS_FILE), shared_classifier()).classify(event, now=T0)
+    return Router(load_taxonomy(), load_owners(OWNERS_FILE), shared_classifier()).route(event, now=T0)
 
 
 FIRST = [

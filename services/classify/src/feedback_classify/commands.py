@@ -12,8 +12,9 @@ from pathlib import Path
 from feedback_contracts.respondents import RespondentType
 from feedback_contracts.taxonomy import load_taxonomy
 
+from .api import sections_json
 from .calibration import GRID, calibrate, evaluate, read_labels
-from .classifier import CALIBRATION_FILE, Classifier, SectionScore, load_params
+from .classifier import CALIBRATION_FILE, Classifier, load_params
 from .evaluation import Score
 from .morphology import ANALYZERS, default_analyzer
 
@@ -41,18 +42,6 @@ def register_classify(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--respondent-type", help="with --text: the respondent type")
     _common(parser)
     parser.set_defaults(run=run_classify)
-
-
-def sections_json(sections: list[SectionScore]) -> list[dict]:
-    """The JSON shape of a routing: [{"id", "score", "reasons"}]."""
-    return [
-        {
-            "id": s.section_id,
-            "score": s.score,
-            "reasons": [r.model_dump(mode="json", exclude_defaults=True) for r in s.reasons],
-        }
-        for s in sections
-    ]
 
 
 def run_classify(args: argparse.Namespace) -> int:

@@ -29,7 +29,7 @@ class Router:
         self.owners = owners
         self.classifier = classifier
 
-    def classify(self, event: ResponseReceived, now: datetime | None = None) -> ResponseClassified:
+    def route(self, event: ResponseReceived, now: datetime | None = None) -> ResponseClassified:
         blocks = split_paragraphs((a.question, a.text) for a in event.answers)
         paragraphs = tuple(Paragraph(index=i, question=b.question, text=b.text) for i, b in enumerate(blocks))
         by_section: dict[str | None, list[RoutedParagraph]] = {}

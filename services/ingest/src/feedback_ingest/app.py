@@ -21,9 +21,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, g
 from pydantic import BaseModel, Field
 
 from feedback_contracts.events import EVENT_TYPE_HEADER, RESPONSES_TOPIC
-from feedback_contracts.logs import configure_logging
 from feedback_contracts.responses import ResponseId, SurveyResponse
-from feedback_contracts.runtime import kafka_broker
+from feedback_runtime.kafka import kafka_broker
+from feedback_runtime.logs import configure_logging
 
 from .limits import ASGIApp, BodyLimit, Receive, Scope, Send, replay_body, send_json
 from .migrations import migrate

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field
 
-from feedback_contracts.kafka import KafkaSettings
-
-
-def _split_tokens(value: str) -> str:
-    return ",".join(token.strip() for token in value.split(",") if token.strip())
+from feedback_runtime.settings import ServiceSettings, split_tokens
 
 
-class IngestSettings(KafkaSettings):
+class IngestSettings(ServiceSettings):
     """Environment of the ingest service."""
 
     ingest_api_tokens: str = Field(
         default="", description="Comma-separated bearer tokens of the survey form. Required."
-    )
-    admin_api_tokens: str = Field(
-        default="", description="Comma-separated bearer tokens for admin endpoints (contact data); none: admin is off."
     )
     database_url: str = Field(
         default="sqlite+aiosqlite:///var/ingest/ingest.sqlite3",
@@ -36,15 +29,6 @@ class IngestSettings(KafkaSettings):
         default=30.0, gt=0, description="Longest pause between attempts to reach an unavailable broker."
     )
 
-    @field_validator("ingest_api_tokens", "admin_api_tokens")
-    @classmethod
-    def _no_blank_tokens(cls, value: str) -> str:
-        return _split_tokens(value)
-
     @property
     def tokens(self) -> tuple[str, ...]:
-        return tuple(self.ingest_api_tokens.split(",")) if self.ingest_api_tokens else ()
-
-    @property
-    def admin_tokens(self) -> tuple[str, ...]:
-        return tuple(self.admin_api_tokens.split(",")) if self.admin_api_tokens else ()
+        return split_tokens(self.ingest_api_tokens)

@@ -60,9 +60,9 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from feedback_contracts.dburl import async_database_url, async_engine
 from feedback_contracts.events import RESPONSES_TOPIC, PublicRespondent, ResponseReceived
 from feedback_contracts.responses import SurveyResponse
+from feedback_runtime.db import async_database_url, async_engine
 
 log = logging.getLogger("feedback.ingest.store")
 T = TypeVar("T")

@@ -4,40 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
-import json
-import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from faststream import AckPolicy
-from faststream.asgi import AsgiFastStream, AsgiResponse, AsyncAPIRoute, Request, get, post
-from faststream.kafka import KafkaMessage
-from faststream.specification import AsyncAPI
+from faststream.asgi import AsgiFastStream
 from prometheus_client import CollectorRegistry
 
-from feedback_contracts.events import (
-    CLASSIFIED_TOPIC,
-    EVENT_TYPE_HEADER,
-    ResponseClassified,
-    dlq_topic,
-)
-from feedback_contracts.logs import configure_logging
-from feedback_contracts.owners import OwnersDirectory, load_owners
-from feedback_contracts.owners_watch import OwnersWatcher
-from feedback_contracts.runtime import dead_letter_of, kafka_broker, lag_monitor, on_event_loop, standard_routes
+from feedback_contracts.events import CLASSIFIED_TOPIC, ResponseClassified
+from feedback_contracts.owners import OwnersDirectory
+from feedback_runtime.asgi import consumer_app, on_event_loop
+from feedback_runtime.consumer import EventConsumer
+from feedback_runtime.kafka import kafka_broker
+from feedback_runtime.lag import lag_monitor
+from feedback_runtime.logs import configure_logging
+from feedback_runtime.owners_watch import LiveOwners
 
 from .adapters import SmtpSender, WebhookSender
+from .api import admin_routes
+from .handlers import ClassifiedHandler
 from .render import Renderer
 from .service import Dispatcher, HookSender, Intake, MailSender, NotifyMetrics
 from .settings import NotifySettings
 from .store import NotifyStore
 
 SERVICE = "notify"
-# How long a fetch may wait at the broker for new events. Apache Kafka answers as soon as one arrives;
-# Tansu (dev up's broker) holds the fetch for the whole time, which the default 500 ms added to every alert.
-FETCH_MAX_WAIT_MS = 100
-log = logging.getLogger("feedback.notify")
+# How long stopping waits for the dispatcher to finish the sends it has started.
+STOP_TIMEOUT_SECONDS = 15
 
 
 def create_app(
@@ -56,20 +48,15 @@ def create_app(
         configure_logging(SERVICE)
     settings = settings or NotifySettings()
     registry = registry or CollectorRegistry()
+    now = clock or (lambda: datetime.now(UTC))
     metrics = NotifyMetrics(registry)
     # An edited owners file (new address, mode or digest time) applies without a restart, as in classify.
-    current = {"directory": owners or load_owners(settings.owners_file)}
-    watcher = OwnersWatcher(
-        settings.owners_file,
-        lambda directory: current.update(directory=directory),
-        settings.owners_reload_seconds,
-    )
+    owners_now = LiveOwners(settings, lambda directory: directory, owners)
 
     def directory() -> OwnersDirectory:
-        return current["directory"]
+        return owners_now.current
 
     store = NotifyStore(settings.database_url)
-    intake = Intake(store, directory, metrics)
     webhook_sender = WebhookSender(
         settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
         settings.webhook_timeout_seconds,
@@ -92,7 +79,7 @@ def create_app(
         hooks or webhook_sender,
         metrics,
         sender=settings.smtp_from,
-        clock=clock or (lambda: datetime.now(UTC)),
+        clock=now,
         base_backoff=settings.notify_retry_base_seconds,
         max_backoff=settings.notify_retry_max_seconds,
         give_up_after=timedelta(hours=settings.notify_give_up_hours),
@@ -102,145 +89,44 @@ def create_app(
         # its jobs to others once the claim lapses.
         lease=timedelta(seconds=2 * max(settings.smtp_timeout_seconds, settings.webhook_timeout_seconds)),
     )
-    now = clock or (lambda: datetime.now(UTC))
 
-    lag = lag_monitor(settings, settings.notify_group_id, CLASSIFIED_TOPIC, registry)
     broker = kafka_broker(settings, SERVICE, registry)
-    dead_letters = broker.publisher(
-        dlq_topic(CLASSIFIED_TOPIC), title="DeadLetter", description="Classified events notify could not process."
-    )
-
-    @broker.subscriber(
-        CLASSIFIED_TOPIC,
+    EventConsumer(
+        broker,
+        settings,
+        service=SERVICE,
+        topic=CLASSIFIED_TOPIC,
         group_id=settings.notify_group_id,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.MANUAL,
-        session_timeout_ms=settings.kafka_session_timeout_ms,
-        heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
-        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
-        title="ResponseClassified",
+        event_type=ResponseClassified,
+        handle=ClassifiedHandler(Intake(store, directory, metrics), dispatcher, metrics, now),
+        registry=registry,
+        on_parked=metrics.events.labels("dead_lettered").inc,
     )
-    async def on_response_classified(msg: KafkaMessage) -> None:
-        """Record what each owner should hear about one revision; the dispatcher sends it."""
-        record = msg.raw_message
-        try:
-            event = ResponseClassified.model_validate_json(msg.body)
-        except ValueError as exc:
-            letter = dead_letter_of(record, exc, SERVICE)
-            log.warning("dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, letter.error_type)
-            await dead_letters.publish(
-                letter.model_dump_json(), key=record.key, headers={EVENT_TYPE_HEADER: "DeadLetter"}
-            )
-            metrics.events.labels("dead_lettered").inc()
-            metrics.dead_lettered_messages.labels(SERVICE, record.topic).inc()
-            await msg.ack()
-            return
-        try:
-            report = await intake.accept(event, now())
-        except Exception:
-            # The store is unreachable: do not lose the event; it comes back after a pause.
-            log.exception("could not record response %s revision %d", event.response_id, event.revision)
-            await asyncio.sleep(2.0)
-            await msg.nack()
-            return
-        # An owner's part of a revision seen before (a redelivery or a replay) is not recorded again.
-        metrics.events.labels(
-            "duplicate" if report.duplicates and not (report.jobs or report.digest_items) else "handled"
-        ).inc()
-        await msg.ack()
-        dispatcher.notify()
-        log.info(
-            "recorded response %s revision %d: %d deliveries, %d digest items",
-            event.response_id, event.revision, report.jobs, report.digest_items,
-            extra={"response_id": event.response_id, "revision": event.revision},
-        )  # fmt: skip
-
-    tasks: list[asyncio.Task[None]] = []
+    lag = lag_monitor(settings, settings.notify_group_id, CLASSIFIED_TOPIC, registry)
+    worker: list[asyncio.Task[None]] = []
 
     async def start_worker() -> None:
         if settings.notify_migrate_on_start:
             await store.create()
-        tasks.append(asyncio.create_task(dispatcher.run(), name="dispatcher"))
+        worker.append(asyncio.create_task(dispatcher.run(), name="dispatcher"))
 
     async def stop_worker() -> None:
         dispatcher.stop()
-        for task in tasks:
+        for task in worker:
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(task, timeout=15)
+                await asyncio.wait_for(task, timeout=STOP_TIMEOUT_SECONDS)
         close_mail = getattr(mail_sender, "close", None)
         if close_mail is not None:
             await close_mail()
         await webhook_sender.close()
         await store.close()
 
-    def admin(request: Request) -> bool:
-        header = request.headers.get("authorization", "")
-        presented = header[7:].encode() if header.lower().startswith("bearer ") else b""
-        matches = [hmac.compare_digest(presented, token.encode()) for token in settings.admin_tokens]
-        return bool(settings.admin_tokens) and any(matches)
-
-    def refused(request: Request) -> AsgiResponse | None:
-        """401 without an admin token, 404 for an ?owner= the directory does not know; None when neither."""
-        if not admin(request):
-            return _json({"detail": "missing or invalid bearer token"}, 401)
-        owner_id = _query(request, "owner")
-        if owner_id and directory().get(owner_id) is None:
-            return _json({"detail": f"no owner {owner_id!r}"}, 404)
-        return None
-
-    @post(description="Send every pending digest now (admin): ?owner=ID for one owner.")
-    async def flush(request: Request) -> AsgiResponse:
-        if answer := refused(request):
-            return answer
-        return _json({"digests": await dispatcher.flush_digests(_query(request, "owner"))}, 200)
-
-    @post(description="Send dead deliveries again (admin): ?owner=ID for one owner, ?since=ISO-TIME for newer ones.")
-    async def retry_dead(request: Request) -> AsgiResponse:
-        if answer := refused(request):
-            return answer
-        since = None
-        if raw := _query(request, "since"):
-            try:
-                since = datetime.fromisoformat(raw)
-            except ValueError:
-                return _json({"detail": f"since: {raw!r} is not an ISO 8601 time"}, 422)
-            if since.tzinfo is None:
-                return _json({"detail": "since: give a time zone (e.g. 2026-05-04T08:00+03:00)"}, 422)
-        return _json({"requeued": await dispatcher.retry_dead(_query(request, "owner"), since)}, 200)
-
-    @get(description="Per response, the latest revision notify has recorded (admin; for feedback reconcile).")
-    async def recorded(request: Request) -> AsgiResponse:
-        if not admin(request):
-            return _json({"detail": "missing or invalid bearer token"}, 401)
-        return _json(await store.recorded_revisions(), 200)
-
-    app = AsgiFastStream(
+    return consumer_app(
         broker,
-        asgi_routes=[
-            *standard_routes(broker, registry),
-            ("/v1/admin/flush-digests", flush),
-            ("/v1/admin/retry-dead", retry_dead),
-            ("/v1/admin/recorded", recorded),
-        ],
-        # The AsyncAPI page without its "try it out" route, which would let anyone publish to the topics.
-        asyncapi_path=AsyncAPIRoute("/asyncapi", try_it_out_path=None),
-        specification=AsyncAPI(title="feedback-notify", description="Alerts chapter owners about routed paragraphs."),
-        on_startup=[start_worker, watcher.start, on_event_loop(lag.start)],
-        on_shutdown=[watcher.stop, stop_worker, on_event_loop(lag.stop)],
-    )
-    app.state_store = store  # type: ignore[attr-defined]
-    app.dispatcher = dispatcher  # type: ignore[attr-defined]
-    app.owners_watcher = watcher  # type: ignore[attr-defined]
-    return app
-
-
-def _query(request: Request, name: str) -> str | None:
-    """One query parameter (its last value), or None: FastStream's `query_params` holds lists."""
-    values = request.query_params.get(name) or []
-    return values[-1] or None if values else None
-
-
-def _json(body: dict, status: int) -> AsgiResponse:
-    return AsgiResponse(
-        json.dumps(body, ensure_ascii=False).encode(), status, headers={"content-type": "application/json"}
+        registry,
+        title="feedback-notify",
+        description="Alerts chapter owners about routed paragraphs.",
+        routes=admin_routes(dispatcher, store, directory, settings.admin_tokens),
+        on_startup=[start_worker, owners_now.watcher.start, on_event_loop(lag.start)],
+        on_shutdown=[owners_now.watcher.stop, stop_worker, on_event_loop(lag.stop)],
     )

@@ -81,12 +81,6 @@ class NotifyMetrics:
             ["outcome"],
             registry=registry,
         )
-        self.dead_lettered_messages = Counter(
-            "feedback_dead_letters_total",
-            "Messages parked on a dead-letter topic.",
-            ["service", "topic"],
-            registry=registry,
-        )
 
 
 @dataclass

@@ -7,16 +7,12 @@ from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 
-from feedback_contracts.kafka import KafkaSettings
+from feedback_runtime.settings import OwnersSettings, ServiceSettings
 
 
-class NotifySettings(KafkaSettings):
-    """Environment of the notify service."""
+class NotifySettings(ServiceSettings, OwnersSettings):
+    """Environment of the notify service. ADMIN_API_TOKENS are the tokens of its admin endpoints."""
 
-    owners_file: Path = Field(default=Path("config/owners.example.yaml"), description="The owners directory (YAML).")
-    owners_reload_seconds: float = Field(
-        default=5.0, gt=0, description="How often the owners file is checked for changes (SIGHUP reloads at once)."
-    )
     notify_group_id: str = Field(default="feedback-notify", description="Kafka consumer group of notify.")
     notify_migrate_on_start: bool = Field(default=True, description="Bring the database schema up to date at start.")
     database_url: str = Field(
@@ -56,8 +52,3 @@ class NotifySettings(KafkaSettings):
         description="Workers sending at once, each on its own kept SMTP connection; also the most alerts a crash can "
         "leave sent but not recorded (resent with the same Message-ID).",
     )
-    admin_api_tokens: str = Field(default="", description="Comma-separated tokens for notify's admin endpoints.")
-
-    @property
-    def admin_tokens(self) -> tuple[str, ...]:
-        return tuple(t.strip() for t in self.admin_api_tokens.split(",") if t.strip())

@@ -47,7 +47,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from feedback_contracts.dburl import async_database_url, async_engine
+from feedback_runtime.db import async_database_url, async_engine
 
 T = TypeVar("T")
 

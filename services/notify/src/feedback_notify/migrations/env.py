@@ -8,8 +8,8 @@ from alembic import context
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
-from feedback_contracts.dburl import async_engine
 from feedback_notify.store import metadata
+from feedback_runtime.db import async_engine
 
 config = context.config
 # Its own version table: were ingest and notify ever pointed at one database, neither would read the other's

@@ -9,11 +9,15 @@ import logging
 import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from feedback_contracts.owners import OwnersDirectory, OwnersFileError, load_owners
 from feedback_contracts.taxonomy import load_taxonomy
 
+from .settings import OwnersSettings
+
 log = logging.getLogger("feedback.owners")
+T = TypeVar("T")
 
 
 class OwnersWatcher:
@@ -68,3 +72,21 @@ class OwnersWatcher:
                 await self._task
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+
+
+class LiveOwners(Generic[T]):
+    """What a service derives from the owners directory (the directory itself, or a router built on it), as it
+    is now: built at start and rebuilt whenever the file changes to a valid directory."""
+
+    def __init__(
+        self,
+        settings: OwnersSettings,
+        build: Callable[[OwnersDirectory], T],
+        initial: OwnersDirectory | None = None,
+    ) -> None:
+        self._build = build
+        self.current: T = build(initial or load_owners(settings.owners_file))
+        self.watcher = OwnersWatcher(settings.owners_file, self._apply, settings.owners_reload_seconds)
+
+    def _apply(self, directory: OwnersDirectory) -> None:
+        self.current = self._build(directory)

@@ -1,4 +1,4 @@
-"""Kafka connection settings every service reads from its environment."""
+"""Settings every service reads from its environment: Kafka, admin tokens, the owners directory."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ class KafkaSettings(BaseSettings):
         return options
 
     def faststream_security(self) -> BaseSecurity | None:
-        """The FastStream security object for these settings (services only: contracts does not need FastStream)."""
+        """The FastStream security object for these settings."""
         from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
         context = self.ssl_context()
@@ -86,3 +86,31 @@ class KafkaSettings(BaseSettings):
             ssl_context=context,
             use_ssl=context is not None,
         )
+
+
+def split_tokens(value: str) -> tuple[str, ...]:
+    """Comma-separated bearer tokens, blanks dropped."""
+    return tuple(token.strip() for token in value.split(",") if token.strip())
+
+
+class ServiceSettings(KafkaSettings):
+    """What every service of the pipeline reads besides Kafka. Services subclass this with their own fields."""
+
+    admin_api_tokens: str = Field(
+        default="", description="Comma-separated bearer tokens of the service's admin endpoints (none: they refuse everyone)."
+    )
+
+    @property
+    def admin_tokens(self) -> tuple[str, ...]:
+        return split_tokens(self.admin_api_tokens)
+
+
+class OwnersSettings(BaseSettings):
+    """The owners directory, for the services that read it; mixed into their settings."""
+
+    model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore")
+
+    owners_file: Path = Field(default=Path("config/owners.example.yaml"), description="The owners directory (YAML).")
+    owners_reload_seconds: float = Field(
+        default=5.0, gt=0, description="How often the owners file is checked for changes (SIGHUP reloads at once)."
+    )

@@ -1,8 +1,7 @@
 """Consumer lag, measured the way that is right on Apache Kafka: per group, topic and partition, the
 end offset minus the group's committed offset (minus the earliest offset where nothing is committed yet).
 
-Used by the consumer services to export `feedback_consumer_lag_messages`. kafka-python is imported
-lazily: contracts itself stays free of I/O dependencies; the services that call this have it.
+Used by the consumer services to export `feedback_consumer_lag_messages` (`lag_monitor`).
 """
 
 from __future__ import annotations
@@ -11,6 +10,10 @@ import logging
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from prometheus_client import CollectorRegistry, Gauge
+
+from .settings import KafkaSettings
 
 log = logging.getLogger("feedback.lag")
 
@@ -92,3 +95,20 @@ class LagMonitor:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def lag_monitor(settings: KafkaSettings, group: str, topic: str, registry: CollectorRegistry) -> LagMonitor:
+    """`feedback_consumer_lag_messages` for one consumer group on one topic, on the service's registry."""
+    gauge = Gauge(
+        "feedback_consumer_lag_messages",
+        "Messages not yet consumed, per consumer group, topic and partition (end offset minus committed).",
+        ["group", "topic", "partition"],
+        registry=registry,
+    )
+    return LagMonitor(
+        settings.kafka_bootstrap_servers,
+        {group: [topic]},
+        gauge,
+        interval=settings.kafka_lag_interval_seconds,
+        **settings.kafka_python_options(),
+    )

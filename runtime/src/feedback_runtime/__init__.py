@@ -1,0 +1,1 @@
+"""Plumbing every feedback service shares. Services configure it; none re-implements it."""

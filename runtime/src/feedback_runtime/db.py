@@ -1,0 +1,63 @@
+"""Databases as the services use them: URLs as operators write them, async engines for SQLite files and
+PostgreSQL, and the SQLite settings every connection gets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+# PostgreSQL: connections an engine keeps, and how many more it opens under load.
+POSTGRES_POOL_SIZE = 10
+POSTGRES_MAX_OVERFLOW = 10
+# SQLite: how long a statement waits for another connection's write lock before it fails.
+SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+
+
+def async_database_url(url: str) -> str:
+    """postgres://, postgresql:// -> postgresql+asyncpg://; sqlite:/// -> sqlite+aiosqlite:///."""
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://", "postgresql+psycopg://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    return url
+
+
+def is_sqlite(url: str) -> bool:
+    return async_database_url(url).startswith("sqlite")
+
+
+def sqlite_file(url: str) -> str:
+    """The file of a SQLite URL; an in-memory database is refused (the services' stores must survive them)."""
+    path = url.split("///", 1)[1] if "///" in url else ""
+    if path in ("", ":memory:") or path.startswith("file:"):
+        raise ValueError("a SQLite file is needed (sqlite:///path), not an in-memory database")
+    return path.split("?", 1)[0]
+
+
+def configure_sqlite(dbapi_connection: Any, _record: object = None) -> None:
+    """WAL, synchronous=FULL (a commit is on disk before anyone hears of it), foreign keys on."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def async_engine(url: str) -> AsyncEngine:
+    """An async SQLAlchemy engine for a SQLite file (its folder created, `configure_sqlite` on every
+    connection) or PostgreSQL (a pooled connection set, checked before use)."""
+    url = async_database_url(url)
+    if not url.startswith("sqlite"):
+        return create_async_engine(
+            url, pool_size=POSTGRES_POOL_SIZE, max_overflow=POSTGRES_MAX_OVERFLOW, pool_pre_ping=True
+        )
+    path = url.split("///", 1)[1] if "///" in url else ""
+    if path and path != ":memory:":
+        Path(path.split("?", 1)[0]).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+    event.listen(engine.sync_engine, "connect", configure_sqlite)
+    return engine
