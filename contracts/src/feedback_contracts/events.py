@@ -74,7 +74,8 @@ class Reason(_Event):
         description=(
             "reference: the text names the section; title: it names the section's title; terms: words of the section; "
             "similarity: the paragraph resembles the section's text; respondent_type: the respondent's partner section; "
-            "question: the question asked about it; default: nothing matched, sent to the default owner."
+            "question: the question the paragraph answers resembles the section's text and leaned the paragraph towards "
+            "it (which question: the paragraph's `question`); default: nothing matched, sent to the default owner."
         )
     )
     match: str | None = Field(
@@ -83,7 +84,13 @@ class Reason(_Event):
     span: tuple[int, int] | None = Field(
         default=None, description="Character offsets [start, end) of `match` in the paragraph's text."
     )
-    terms: tuple[str, ...] = Field(default=(), description="Base forms of the matching words, for kind 'terms'.")
+    terms: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "Base forms of the matching words: for 'terms' the section's listed words found in the paragraph; for "
+            "'similarity' and 'question' the words the paragraph or the question shares with the section's text."
+        ),
+    )
     score: float | None = Field(default=None, description="The signal's own score, where it has one.")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -41,8 +42,8 @@ def test_every_explicit_reference_in_the_dev_labels_is_routed() -> None:
     classifier = shared_classifier()
     for label in read_labels(LABELS):
         routed = {s.section_id for s in classifier.classify(label.text, label.question, label.respondent_type)}
-        for signal in classifier.signals(label.text, label.question, label.respondent_type).references:
-            assert signal[0] in routed, label.id
+        for evidence in classifier.signals(label.text, label.question, label.respondent_type).references:
+            assert evidence.section_id in routed, label.id
 
 
 def test_eval_prints_precision_recall_f1_a_section_table_and_the_misses() -> None:
@@ -80,9 +81,14 @@ def test_a_named_priority_in_an_inflected_form_routes_by_its_title() -> None:
 
 def test_a_distinctive_title_word_inside_a_compound_names_its_section() -> None:
     # "Palveluhankinnoissa" (in service procurements) holds "hankinta", the rarest word of 5.3.2's title.
-    sections = shared_classifier().classify("Palveluhankinnoissa painopiste tulisi siirtää suoritteista tuloksiin.")
+    text = "Palveluhankinnoissa painopiste tulisi siirtää suoritteista tuloksiin."
+    sections = shared_classifier().classify(text)
     (title,) = [r for s in sections if s.section_id == "5.3.2" for r in s.reasons if r.kind == "title"]
     assert title.match == "Palveluhankinnoissa" and title.span == (0, 19)
+    # One word of three: the whole-title rule does not apply, the distinctive-head rule does.
+    (signal,) = shared_classifier().signals(text, None, None).titles
+    assert (signal.section_id, signal.coverage, signal.listed_with_other_partner) == ("5.3.2", 1 / 3, False)
+    assert signal.head_idf >= shared_classifier().params.title_head_idf
 
 
 def test_the_shipped_calibration_meets_the_quality_targets_on_the_dev_labels_and_across_documents() -> None:
@@ -100,7 +106,7 @@ def test_an_acronym_of_a_section_title_names_that_section() -> None:
     (title,) = [r for s in sections if s.section_id == "5.2.1" for r in s.reasons if r.kind == "title"]
     assert title.match == "HYTE" and text[title.span[0] : title.span[1]] == "HYTE"
     # "PAM" could be spelt from "Palveluverkon ... määritysperiaatteet", but the draft never writes it: a union.
-    assert shared_classifier().model.acronyms == {"HYTE": ["5.2.1"]}
+    assert shared_classifier().model.title_acronyms == {"HYTE": ["5.2.1"]}
     assert not [r for s in shared_classifier().classify("PAM:n edustajat") for r in s.reasons if r.kind == "title"]
 
 
@@ -131,7 +137,32 @@ def test_the_respondent_types_partner_section_needs_to_be_close_to_the_paragraph
 
 def test_a_question_that_names_a_chapter_primes_only_that_chapters_sections() -> None:
     prior = shared_classifier().question_priors[27]  # "Miltä luvun 5 painopisteiden sisällöt näyttävät ..."
-    assert prior and all(sid.startswith("5.") for sid in prior)
+    assert prior.similarity and all(sid.startswith("5.") for sid in prior.similarity)
+
+
+def test_a_question_whose_text_resembles_a_routed_section_is_one_of_its_reasons() -> None:
+    classifier = shared_classifier()
+    text = "Ikääntyneiden arjen tukemisessa kunnan rooli jää vähäiselle huomiolle; työtä on hyvä edistää yhdessä."
+    sections = {s.section_id: s for s in classifier.classify(text, 28, RespondentType.MUNICIPALITY)}
+    prior = classifier.question_priors[28]  # "Tuleeko painopisteiden sisältöjä täsmentää tai korostaa?"
+    (asked,) = [r for r in sections["5.2.1"].reasons if r.kind == "question"]
+    assert asked.score == round(prior.similarity["5.2.1"], 3) and "painopiste" in asked.terms
+    assert asked.match is None and asked.span is None  # the question is not in the paragraph's text
+    # The partner section is not routed by closeness, and without a question nothing leans.
+    assert all(r.kind != "question" for r in sections["5.3.1.2"].reasons)
+    unasked = classifier.classify(text, None, RespondentType.MUNICIPALITY)
+    assert all(r.kind != "question" for s in unasked for r in s.reasons)
+
+
+def test_a_question_reason_appears_only_where_the_question_weighs() -> None:
+    classifier = shared_classifier()
+    unweighted = replace(classifier.params, question_weight=0.0)
+    weighted = 0
+    for label in read_labels(LABELS):
+        found = classifier.signals(label.text, label.question, label.respondent_type)
+        weighted += sum(r.kind == "question" for s in classifier.decide(found, classifier.params) for r in s.reasons)
+        assert all(r.kind != "question" for s in classifier.decide(found, unweighted) for r in s.reasons), label.id
+    assert weighted > 0
 
 
 def test_a_name_voikko_does_not_know_still_loses_its_case_ending() -> None:

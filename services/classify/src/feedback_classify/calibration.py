@@ -14,8 +14,9 @@ from pathlib import Path
 
 from feedback_contracts.respondents import RespondentType
 
-from .classifier import Classifier, Params, Signals
-from .evaluation import Score, score
+from .classifier import Classifier, Params
+from .evaluation import Scorecard, scorecard
+from .signals import Signals
 
 GRID: dict[str, Sequence[object]] = {
     "similarity_threshold": (0.04, 0.06, 0.08, 0.1, 0.12, 0.14, 0.17, 0.2, 0.25),
@@ -68,9 +69,9 @@ def read_labels(path: Path) -> list[Label]:
     return labels
 
 
-def evaluate(classifier: Classifier, labels: Iterable[Label], params: Params | None = None) -> Score:
+def evaluate(classifier: Classifier, labels: Iterable[Label], params: Params | None = None) -> Scorecard:
     params = params or classifier.params
-    return score(
+    return scorecard(
         (
             label.id,
             [
@@ -91,7 +92,7 @@ def calibrate(
     labels: Sequence[Label],
     grid: dict[str, Sequence[object]] | None = None,
     rounds: int = 6,
-) -> tuple[Params, Score]:
+) -> tuple[Params, Scorecard]:
     """The parameters that score best on `labels`, by coordinate ascent over the grid.
 
     From each starting point (`Params()`'s defaults, and each grid corner of the two thresholds), every parameter
@@ -99,14 +100,14 @@ def calibrate(
     Deterministic: the same labels always give the same parameters.
     """
     grid = grid or GRID
-    signals: list[tuple[Label, Signals]] = [
+    read: list[tuple[Label, Signals]] = [
         (label, classifier.signals(label.text, label.question, label.respondent_type)) for label in labels
     ]
 
-    def run(params: Params) -> tuple[tuple[float, float, int], Score]:
-        result = score(
-            (label.id, [s.section_id for s in classifier.decide(found, params)], label.must, label.may)
-            for label, found in signals
+    def run(params: Params) -> tuple[tuple[float, float, int], Scorecard]:
+        result = scorecard(
+            (label.id, [s.section_id for s in classifier.decide(signals, params)], label.must, label.may)
+            for label, signals in read
         )
         return (round(result.f1, 4), round(min(result.precision, result.recall), 4), -result.predicted), result
 
@@ -118,7 +119,7 @@ def calibrate(
         for t in (grid["similarity_threshold"][0], grid["similarity_threshold"][-1])
         for r in (grid["relative_threshold"][0], grid["relative_threshold"][-1])
     ]
-    best: tuple[tuple[float, float, int], Params, Score] | None = None
+    best: tuple[tuple[float, float, int], Params, Scorecard] | None = None
     for params in starts:
         key, result = run(params)
         for _ in range(rounds):

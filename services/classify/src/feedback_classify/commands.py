@@ -15,7 +15,7 @@ from feedback_contracts.taxonomy import load_taxonomy
 from .api import sections_json
 from .calibration import GRID, calibrate, evaluate, read_labels
 from .classifier import CALIBRATION_FILE, Classifier, load_params
-from .evaluation import Score
+from .evaluation import Scorecard
 from .morphology import ANALYZERS, default_analyzer
 
 
@@ -84,7 +84,7 @@ def register_eval(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run_eval)
 
 
-def report(result: Score) -> str:
+def report(result: Scorecard) -> str:
     lines = [
         f"paragraph routes: precision {result.precision:.3f}  recall {result.recall:.3f}  F1 {result.f1:.3f}",
         f"({result.agreed}/{result.predicted} predicted routes agree; {result.hit}/{result.must} required routes found)",
@@ -151,5 +151,5 @@ def run_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _figures(result: Score) -> dict[str, float]:
+def _figures(result: Scorecard) -> dict[str, float]:
     return {"precision": round(result.precision, 4), "recall": round(result.recall, 4), "f1": round(result.f1, 4)}

@@ -43,7 +43,9 @@ class SectionCounts:
 
 
 @dataclass
-class Score:
+class Scorecard:
+    """How routes agree with the labels, in total and per section, with the misses and wrong routes."""
+
     predicted: int = 0
     agreed: int = 0
     must: int = 0
@@ -86,9 +88,9 @@ class Score:
                 self.misses.append((item, m))
 
 
-def score(items: Iterable[tuple[str, Iterable[str], Iterable[str], Iterable[str]]]) -> Score:
-    """Score (id, predicted, must, may) items."""
-    result = Score()
+def scorecard(items: Iterable[tuple[str, Iterable[str], Iterable[str], Iterable[str]]]) -> Scorecard:
+    """The scorecard of (id, predicted, must, may) items."""
+    result = Scorecard()
     for item, predicted, must, may in items:
         result.add(item, predicted, must, may)
     return result

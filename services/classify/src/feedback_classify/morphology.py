@@ -58,7 +58,6 @@ STOP_LEMMAS = frozenset(
         "yms.",
         "jne.",
         "eli",
-        "sekä",
         "kuten",
         "siten",
         "luku",
@@ -197,13 +196,3 @@ def tokens(text: str) -> Iterator[tuple[str, int, int]]:
     """Words of the text with their character spans."""
     for match in WORD.finditer(text):
         yield match.group(0), match.start(), match.end()
-
-
-def lemmas(analyzer: Analyzer, text: str) -> list[str]:
-    """All features of all content words of the text, in order (stop words removed)."""
-    out: list[str] = []
-    for word, _, _ in tokens(text):
-        if len(word) < 2:
-            continue
-        out.extend(f for f in analyzer.features(word) if f not in STOP_LEMMAS and len(f) > 1)
-    return out

@@ -9,23 +9,26 @@ from dataclasses import dataclass
 _BLANK_LINES = re.compile(r"\n\s*\n")
 _LIST_ITEM = re.compile(r"^\s*(?:[-•*–]|\d+[.)])\s+")
 _SENTENCE_END = re.compile(r"[.!?…:;)\"”]\s*$")
+# A heading is one short line; a longer line without a full stop is more likely a sentence a page break cut.
 _HEADING_MAX_CHARS = 80
 
 
 @dataclass(frozen=True)
-class Block:
+class AnswerParagraph:
+    """One paragraph of an answer, with the global number of the question it answers."""
+
     question: int
     text: str
 
 
-def split_paragraphs(answers: Iterable[tuple[int, str]]) -> list[Block]:
+def split_paragraphs(answers: Iterable[tuple[int, str]]) -> list[AnswerParagraph]:
     """Paragraphs of the answers, in order, each tagged with the question it answers.
 
     Blocks are separated by blank lines. A block cut mid-sentence (no closing punctuation, the next
     one starting in lower case) is joined to its continuation; a short heading line belongs to the
     block under it; a list stays with the sentence that introduces it.
     """
-    paragraphs: list[Block] = []
+    paragraphs: list[AnswerParagraph] = []
     for question, text in answers:
         blocks = [_tidy(b) for b in _BLANK_LINES.split(text)]
         blocks = [b for b in blocks if b]
@@ -36,7 +39,7 @@ def split_paragraphs(answers: Iterable[tuple[int, str]]) -> list[Block]:
                 merged[-1] = merged[-1] + separator + block
             else:
                 merged.append(block)
-        paragraphs.extend(Block(question, b) for b in merged)
+        paragraphs.extend(AnswerParagraph(question, b) for b in merged)
     return paragraphs
 
 

@@ -11,8 +11,12 @@ from dataclasses import dataclass
 _CHAPTER_WORD = r"\b(?:[Ll]uku|[Ll]uvu[a-zäö]*|[Ll]uvun|[Ll]uvut)"
 # A section id, not followed by another digit; "4. sektori" (an ordinal: a full stop, then a word) is not one.
 _SECTION_ID = r"\d{1,2}(?:\.\d{1,2}){0,4}(?![\d])(?!\.\s+[a-zäöå])"
+# Room for the first section's title between two ids of one reference ("luvuissa 5.1.5 Asiakasmaksujen
+# määrittely sekä 5.2.1"), bounded so that ids far apart in a long sentence are not read as one reference.
+# All of the draft's titles fit but 7.1's (92 characters) and 5.4.7's (98).
+_MAX_TITLE_CHARS = 90
 # Between two ids of one reference: the first section's title words, then a conjunction or a comma.
-_JOINER = r"(?:\s+[^\d.;:!?()\n]{0,90}?)?(?:\s*,\s*|\s+(?:ja|sekä|tai|–|-)\s+)"
+_JOINER = rf"(?:\s+[^\d.;:!?()\n]{{0,{_MAX_TITLE_CHARS}}}?)?(?:\s*,\s*|\s+(?:ja|sekä|tai|–|-)\s+)"
 _REFERENCE = re.compile(rf"{_CHAPTER_WORD}\s+(?P<ids>{_SECTION_ID}(?:{_JOINER}{_SECTION_ID})*)")
 _ID_IN_LIST = re.compile(_SECTION_ID)
 

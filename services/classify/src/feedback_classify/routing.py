@@ -20,6 +20,9 @@ from .paragraphs import split_paragraphs
 
 __all__ = ["PARTNER_SECTIONS", "Router"]
 
+# A paragraph nothing points anywhere goes to the default owner with no confidence to report.
+UNROUTED_SCORE = 0.0
+
 
 class Router:
     """Splits a response into paragraphs, classifies each, and resolves the owners of every routed section."""
@@ -30,14 +33,14 @@ class Router:
         self.classifier = classifier
 
     def route(self, event: ResponseReceived, now: datetime | None = None) -> ResponseClassified:
-        blocks = split_paragraphs((a.question, a.text) for a in event.answers)
-        paragraphs = tuple(Paragraph(index=i, question=b.question, text=b.text) for i, b in enumerate(blocks))
+        split = split_paragraphs((a.question, a.text) for a in event.answers)
+        paragraphs = tuple(Paragraph(index=i, question=p.question, text=p.text) for i, p in enumerate(split))
         by_section: dict[str | None, list[RoutedParagraph]] = {}
         for paragraph in paragraphs:
             sections = self.classifier.classify(paragraph.text, paragraph.question, event.respondent_type)
             if not sections:
                 by_section.setdefault(None, []).append(
-                    RoutedParagraph(paragraph=paragraph.index, score=0.0, reasons=(Reason(kind="default"),))
+                    RoutedParagraph(paragraph=paragraph.index, score=UNROUTED_SCORE, reasons=(Reason(kind="default"),))
                 )
             for section in sections:
                 by_section.setdefault(section.section_id, []).append(
@@ -57,10 +60,10 @@ class Router:
             respondent=event.respondent,
             respondent_type=event.respondent_type,
             paragraphs=paragraphs,
-            routes=tuple(self._route(section_id, routed) for section_id, routed in ranked),
+            routes=tuple(self._section_route(section_id, routed) for section_id, routed in ranked),
         )
 
-    def _route(self, section_id: str | None, routed: list[RoutedParagraph]) -> SectionRoute:
+    def _section_route(self, section_id: str | None, routed: list[RoutedParagraph]) -> SectionRoute:
         section = self.taxonomy.get(section_id) if section_id else None
         return SectionRoute(
             section_id=section_id,
