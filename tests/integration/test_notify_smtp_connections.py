@@ -20,9 +20,11 @@ from feedback_contracts.owners import parse_owners
 from feedback_contracts.respondents import RespondentType
 from feedback_notify.adapters import PermanentDeliveryError, SmtpSender, TransientDeliveryError
 from feedback_notify.alerts import Alert, AlertParagraph, AlertSection
+from feedback_notify.delivery_log import NewJob
+from feedback_notify.keys import DeliveryKey
 from feedback_notify.render import Rendered, Renderer, compose_email, message_id
 from feedback_notify.service import Dispatcher, NotifyMetrics
-from feedback_notify.store import NewJob, NotifyStore
+from feedback_notify.store import NotifyStore
 
 SENDER = "Oma Hämeen lausuntopalvelu <lausunnot@example.org>"
 OWNERS = parse_owners(
@@ -91,7 +93,7 @@ def email(n: int, to: str = "office@example.org") -> object:
     text = f"Lausunto {n}: Hämeenlinnan järjestöneuvottelukunta.\n\nKappale, jossa on ääkkösiä ja € -merkki.\n"
     return compose_email(
         Rendered(f"Lausunto {n}: TyöHäme – 5.2.2 Turvallisuus", text, f"<p>{text}</p>"),
-        sender=SENDER, recipients=(to,), key=f"office:email:r{n}:1", domain="example.org", date=datetime.now(UTC),
+        sender=SENDER, recipients=(to,), key=DeliveryKey("office", "email", f"r{n}", 1), domain="example.org", date=datetime.now(UTC),
     )  # fmt: skip
 
 
@@ -143,10 +145,12 @@ def _job(n: int) -> NewJob:
         sections=[AlertSection(section_id="5.2.2", title="Turvallisuus", paragraphs=[
             AlertParagraph(question=27, text=f"Lausunnon r{n:03d} kappale.", reasons=["mainitsee luvun"])])],
     ).model_dump(mode="json")  # fmt: skip
-    return NewJob(f"office:email:r{n:03d}:1", "office", "email", "immediate", "new", payload, None)
+    return NewJob(DeliveryKey("office", "email", f"r{n:03d}", 1), "new", payload, None)
 
 
-async def _deliver(tmp_path: Path, mailbox: Mailbox, count: int, **sender_options: float) -> tuple[list[str], dict]:
+async def _deliver(
+    tmp_path: Path, mailbox: Mailbox, count: int, **sender_options: float
+) -> tuple[list[DeliveryKey], dict]:
     """Queue `count` alerts in a real delivery log and let the dispatcher send them; returns their keys and
     the log's counts."""
     store = NotifyStore(f"sqlite:///{tmp_path}/notify.sqlite3")
@@ -156,7 +160,7 @@ async def _deliver(tmp_path: Path, mailbox: Mailbox, count: int, **sender_option
     try:
         jobs = [_job(n) for n in range(count)]
         now = datetime.now(UTC)
-        await store.run(lambda conn: store.add_jobs(conn, jobs, now))
+        await store.queue(jobs, now)
         dispatcher = Dispatcher(
             store, lambda: OWNERS, Renderer(), sender, None, NotifyMetrics(registry),  # type: ignore[arg-type]
             sender=SENDER, lease=timedelta(seconds=60),
@@ -221,6 +225,6 @@ async def test_the_dev_sink_stores_every_message_it_is_sent_over_one_connection(
         sink.stop()
     stored = sink.messages()
     assert sorted(m["Message-ID"] for m in stored) == sorted(
-        message_id(f"office:email:r{n}:1", "example.org") for n in range(11)
+        message_id(DeliveryKey("office", "email", f"r{n}", 1), "example.org") for n in range(11)
     )
     assert all("Hämeenlinnan järjestöneuvottelukunta" in m.get_body(("plain",)).get_content() for m in stored)

@@ -26,6 +26,7 @@ from feedback_contracts.events import PublicRespondent, ResponseReceived
 from feedback_contracts.owners import load_owners
 from feedback_contracts.responses import SurveyResponse
 from feedback_contracts.taxonomy import load_taxonomy
+from feedback_notify.keys import DeliveryKey
 from feedback_notify.render import message_id
 
 pytestmark = pytest.mark.reliability
@@ -119,7 +120,9 @@ def test_every_accepted_statement_reaches_exactly_its_owners_while_each_service_
             start(name)
             eventually(lambda name=name: ready(name), timeout=60, what=f"{name} to restart")
         assert posting_done.wait(600), "posting did not finish"
-        expected = {message_id(f"{owner}:email:{rid}:1", "example.org") for rid in accepted for owner in owners}
+        expected = {
+            message_id(DeliveryKey(owner, "email", rid, 1), "example.org") for rid in accepted for owner in owners
+        }
 
         def delivered() -> set[str]:
             return {m["Message-ID"] for m in sink.messages()}

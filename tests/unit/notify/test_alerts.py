@@ -21,12 +21,15 @@ from feedback_contracts.respondents import RespondentType
 from feedback_contracts.responses import Answer
 from feedback_contracts.taxonomy import load_taxonomy
 from feedback_notify.adapters import PermanentDeliveryError, TransientDeliveryError
+from feedback_notify.keys import DeliveryKey
 from feedback_notify.render import OutgoingEmail, Renderer, defang
 from feedback_notify.service import Dispatcher, Intake, NotifyMetrics
 from feedback_notify.store import NotifyStore
 
 OWNERS_FILE = Path(__file__).parents[3] / "config" / "owners.example.yaml"
 T0 = datetime(2026, 3, 20, 10, 0, tzinfo=UTC)  # 12:00 in Helsinki
+# The email alert of tyohame-1's first revision to turvallisuus, which several tests below have refused.
+REFUSED = DeliveryKey("turvallisuus", "email", "tyohame-1", 1)
 
 
 class FakeMail:
@@ -295,7 +298,7 @@ async def test_a_permanent_failure_is_a_dead_letter_and_others_still_get_theirs(
         await h.handle(classified(FIRST))
         assert len(h.mail.to("tyollisyysalueet@example.org")) == 1
         assert h.registry.get_sample_value("feedback_notify_dead_letters_total", {"channel": "email"}) == 1
-        assert await h.store.status("turvallisuus:email:tyohame-1:1") == "dead"
+        assert await h.store.status(REFUSED) == "dead"
 
 
 async def test_a_dead_delivery_is_sent_once_when_requeued_after_the_fix_and_only_that_one(
@@ -304,13 +307,13 @@ async def test_a_dead_delivery_is_sent_once_when_requeued_after_the_fix_and_only
     async with Harness(database_url, owners) as h:
         h.mail.failures["turvallisuus@example.org"] = PermanentDeliveryError("550 mailbox full")
         await h.handle(classified(FIRST))
-        assert await h.store.status("turvallisuus:email:tyohame-1:1") == "dead"
+        assert await h.store.status(REFUSED) == "dead"
         delivered_before = len(h.mail.sent)
         del h.mail.failures["turvallisuus@example.org"]  # the mailbox was emptied
         assert await h.dispatcher.retry_dead("tyollisyysalueet") == 0  # another owner's: nothing dead
         assert await h.dispatcher.retry_dead("turvallisuus") == 1
         await h.dispatcher.deliver_due()
-        assert await h.store.status("turvallisuus:email:tyohame-1:1") == "delivered"
+        assert await h.store.status(REFUSED) == "delivered"
         assert len(h.mail.to("turvallisuus@example.org")) == 1
         assert len(h.mail.sent) == delivered_before + 1  # nobody else got anything again
         assert await h.dispatcher.retry_dead() == 0
@@ -324,7 +327,7 @@ async def test_requeueing_dead_deliveries_since_a_time_in_any_zone_takes_only_ne
         h.mail.failures["turvallisuus@example.org"] = PermanentDeliveryError("550 no such user")
         await h.handle(classified(FIRST))  # at T0, 12:00 in Helsinki
         assert await h.dispatcher.retry_dead(since=(T0 + timedelta(minutes=1)).astimezone(helsinki)) == 0
-        assert await h.store.status("turvallisuus:email:tyohame-1:1") == "dead"
+        assert await h.store.status(REFUSED) == "dead"
         assert await h.dispatcher.retry_dead(since=(T0 - timedelta(minutes=1)).astimezone(helsinki)) == 1
 
 
@@ -336,11 +339,11 @@ async def test_a_delivery_sent_again_long_after_it_was_made_still_gets_its_retri
         h.mail.failures["turvallisuus@example.org"] = TransientDeliveryError("451 greylisted, try again")
         assert await h.dispatcher.retry_dead("turvallisuus") == 1
         await h.dispatcher.deliver_due()
-        assert await h.store.status("turvallisuus:email:tyohame-1:1") == "pending"  # retried, not dead again
+        assert await h.store.status(REFUSED) == "pending"  # retried, not dead again
         del h.mail.failures["turvallisuus@example.org"]
         h.clock.now += timedelta(minutes=10)
         await h.dispatcher.deliver_due()
-        assert await h.store.status("turvallisuus:email:tyohame-1:1") == "delivered"
+        assert await h.store.status(REFUSED) == "delivered"
 
 
 async def test_retries_are_given_up_after_the_configured_time(database_url: str, owners) -> None:
@@ -349,7 +352,7 @@ async def test_retries_are_given_up_after_the_configured_time(database_url: str,
         await h.handle(classified(FIRST))
         h.clock.now = T0 + timedelta(hours=49)
         await h.dispatcher.deliver_due()
-        assert await h.store.status("turvallisuus:email:tyohame-1:1") == "dead"
+        assert await h.store.status(REFUSED) == "dead"
 
 
 async def test_an_owner_with_a_webhook_gets_a_signed_json_post_too(database_url: str) -> None:

@@ -5,6 +5,7 @@ the same job, and a backlog of many jobs goes out whole."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -15,9 +16,11 @@ from feedback_contracts.owners import parse_owners
 from feedback_contracts.respondents import RespondentType
 from feedback_notify.adapters import PermanentDeliveryError, TransientDeliveryError
 from feedback_notify.alerts import Alert, AlertParagraph, AlertSection
+from feedback_notify.delivery_log import DeliveryLog, NewJob
+from feedback_notify.keys import DeliveryKey
 from feedback_notify.render import OutgoingEmail, Renderer, message_id
 from feedback_notify.service import Dispatcher, NotifyMetrics
-from feedback_notify.store import NewJob, NotifyStore
+from feedback_notify.store import NotifyStore
 
 T0 = datetime(2026, 3, 20, 10, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
@@ -69,17 +72,16 @@ def alert(response_id: str) -> dict:
     ).model_dump(mode="json")  # fmt: skip
 
 
-async def queue_alerts(store: NotifyStore, count: int, now: datetime = T0) -> list[str]:
+async def queue_alerts(store: NotifyStore, count: int, now: datetime = T0) -> list[DeliveryKey]:
     """`count` immediate email deliveries to the office; returns their keys."""
     jobs = [
-        NewJob(f"office:email:r{n:04d}:1", "office", "email", "immediate", "new", alert(f"r{n:04d}"), now)
-        for n in range(count)
+        NewJob(DeliveryKey("office", "email", f"r{n:04d}", 1), "new", alert(f"r{n:04d}"), now) for n in range(count)
     ]
-    await store.run(lambda conn: store.add_jobs(conn, jobs, now))
+    await store.queue(jobs, now)
     return [job.key for job in jobs]
 
 
-def expected_ids(keys: list[str]) -> set[str]:
+def expected_ids(keys: list[DeliveryKey]) -> set[str]:
     return {message_id(key, "example.org") for key in keys}
 
 
@@ -157,3 +159,12 @@ async def test_outcomes_in_one_batch_are_recorded_each_as_it_went(database_url: 
         assert await store.status(keys[3]) == "delivered"
     finally:
         await store.close()
+
+
+def test_the_store_offers_every_operation_of_the_service_layers_port_as_it_is_declared() -> None:
+    declared = {name: f for name, f in vars(DeliveryLog).items() if inspect.iscoroutinefunction(f)}
+    assert "record_revision" in declared and "claim_due" in declared
+    for name, operation in declared.items():
+        implemented = getattr(NotifyStore, name)
+        assert inspect.iscoroutinefunction(implemented), name
+        assert list(inspect.signature(implemented).parameters) == list(inspect.signature(operation).parameters), name

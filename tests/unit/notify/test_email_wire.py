@@ -9,8 +9,10 @@ from email import message_from_bytes, policy
 
 import pytest
 
+from feedback_notify.keys import DeliveryKey
 from feedback_notify.render import Rendered, compose_email, message_id
 
+KEY = DeliveryKey("turvallisuus", "email", "r1", 1)
 STRICT = policy.default.clone(raise_on_defect=True)
 TEXT = "Hei!\n\nLausunnossa mainitaan luku 5.2.2 – varautuminen.\n.piste rivin alussa\n-- \nLoppu\n"
 LONG = "pitkä rivi ilman rivinvaihtoa " * 200  # over SMTP's 998-octet line limit as UTF-8
@@ -19,7 +21,7 @@ LONG = "pitkä rivi ilman rivinvaihtoa " * 200  # over SMTP's 998-octet line lim
 def _compose(subject: str, text: str, html: str, sender: str = "Oma Hämeen lausuntopalvelu <lausunnot@example.org>"):
     return compose_email(
         Rendered(subject, text, html), sender=sender, recipients=("turvallisuus@example.org",),
-        key="turvallisuus:email:r1:1", domain="example.org", date=datetime(2026, 3, 20, 10, 0, tzinfo=UTC),
+        key=KEY, domain="example.org", date=datetime(2026, 3, 20, 10, 0, tzinfo=UTC),
     )  # fmt: skip
 
 
@@ -33,7 +35,7 @@ def test_both_forms_read_as_the_same_message(text: str, eight_bit: bool) -> None
     assert message.get_content_type() == "multipart/alternative" and not message.defects
     assert message["Subject"] == subject and message["From"] == "Oma Hämeen lausuntopalvelu <lausunnot@example.org>"
     assert message["To"] == "turvallisuus@example.org" and message["Content-Language"] == "fi"
-    assert message["Message-ID"] == message_id("turvallisuus:email:r1:1", "example.org") == sent.message_id
+    assert message["Message-ID"] == message_id(KEY, "example.org") == sent.message_id
     expected = text.replace("\r\n", "\n").replace("\r", "\n")
     assert message.get_body(("plain",)).get_content().replace("\r\n", "\n") == expected
     assert message.get_body(("html",)).get_content().replace("\r\n", "\n") == f"<p>{expected}</p>"

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, insert, inspect, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from feedback_notify.migrations import alembic_config, migrate
-from feedback_notify.store import jobs, metadata
+from feedback_notify.schema import jobs, metadata
 from feedback_runtime.db import async_database_url
 
 T = TypeVar("T")

@@ -8,15 +8,19 @@ removed, or a "withdrawn" notice when nothing of it concerns them any more; unch
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from feedback_contracts.events import Reason, ResponseClassified
-from feedback_contracts.owners import OwnersDirectory
+from feedback_contracts.owners import Owner, OwnersDirectory
 from feedback_contracts.questionnaire import load_questionnaire
 from feedback_contracts.respondents import RespondentType
+
+from .delivery_log import Decision, NewDigestItem, NewJob, Snapshot
+from .keys import DeliveryKey
 
 Change = Literal["added", "changed", "removed"]
 
@@ -115,6 +119,70 @@ def owner_part(event: ResponseClassified, owner_id: str, owners_per_route: list[
             )
         sections.append(AlertSection(section_id=route.section_id, title=route.section_title, paragraphs=items))
     return sections
+
+
+def channels(owner: Owner) -> list[str]:
+    """Where the owner's alerts and digests go."""
+    return (["email"] if owner.email else []) + (["webhook"] if owner.webhook else [])
+
+
+def decide(
+    event: ResponseClassified,
+    directory: OwnersDirectory,
+    owners_per_route: list[list[str]],
+    stored: Mapping[str, Snapshot],
+) -> Decision:
+    """What this revision means for each owner who receives it or received an earlier one (`stored`: their
+    snapshots of the response): a new alert, an update, a withdrawal, nothing (unchanged), or nothing again (a
+    redelivered or replayed revision). Pure: the delivery log writes what it returns."""
+    snapshots: list[Snapshot] = []
+    jobs: list[NewJob] = []
+    items: list[NewDigestItem] = []
+    unchanged_owners: list[str] = []
+    duplicates = 0
+    receivers = [owner for owners in owners_per_route for owner in owners]
+    for owner_id in dict.fromkeys([*receivers, *stored]):
+        owner = directory.get(owner_id)
+        if owner is None:
+            continue  # an owner removed from the directory since the last revision
+        previous = stored.get(owner_id)
+        if previous is not None and previous.revision >= event.revision:
+            duplicates += 1  # a redelivered or replayed revision: already recorded
+            continue
+        sections = owner_part(event, owner_id, owners_per_route)
+        if previous is None and not sections:
+            continue
+        snapshots.append(Snapshot(owner_id, event.revision, snapshot_of(sections)))
+        if previous is None:
+            kind, shown, unchanged = "new", sections, 0
+        else:
+            shown, unchanged = diff(previous.content, sections)
+            if not shown:
+                unchanged_owners.append(owner_id)  # remembered, nothing to send
+                continue
+            kind = "update" if sections else "withdrawn"
+        alert = Alert(
+            kind=kind,  # type: ignore[arg-type]
+            owner_id=owner.id,
+            owner_name=owner.name,
+            response_id=event.response_id,
+            revision=event.revision,
+            replaces_revision=event.replaces_revision,
+            organization=event.respondent.organization,
+            title=event.respondent.title,
+            respondent_type=event.respondent_type,
+            received_at=event.received_at,
+            sections=shown if kind != "withdrawn" else [],
+            unchanged=unchanged,
+        )
+        payload = alert.model_dump_json()  # stored as it is: pydantic writes JSON faster than json.dumps
+        if owner.mode == "digest":
+            items.append(NewDigestItem(owner.id, event.response_id, event.revision, payload, event.received_at))
+            continue
+        for channel in channels(owner):
+            key = DeliveryKey.alert(owner.id, channel, event.response_id, event.revision)
+            jobs.append(NewJob(key, kind, payload, event.received_at))
+    return Decision(snapshots, jobs, items, unchanged_owners, duplicates)
 
 
 def snapshot_of(sections: list[AlertSection]) -> dict:

@@ -23,6 +23,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from feedback_contracts.text import clean_line
 
 from .alerts import Alert, AlertParagraph, AlertSection, Digest
+from .keys import DeliveryKey
 
 SUBJECT_SECTIONS_SHOWN = 2
 _CHANGE_LABELS = {"added": "uusi kappale", "changed": "muutettu kappale", "removed": "poistettu kappale"}
@@ -48,9 +49,9 @@ def defang(text: str) -> str:
     return text
 
 
-def message_id(key: str, domain: str) -> str:
+def message_id(key: DeliveryKey, domain: str) -> str:
     """A stable Message-ID derived from the delivery key: a resend after a crash is recognisably the same alert."""
-    return f"<{hashlib.sha256(key.encode()).hexdigest()[:40]}@{domain}>"
+    return f"<{hashlib.sha256(key.text.encode()).hexdigest()[:40]}@{domain}>"
 
 
 def section_label(section: AlertSection) -> str:
@@ -229,7 +230,7 @@ class OutgoingEmail:
 
 
 def compose_email(
-    rendered: Rendered, *, sender: str, recipients: tuple[str, ...], key: str, domain: str, date: datetime
+    rendered: Rendered, *, sender: str, recipients: tuple[str, ...], key: DeliveryKey, domain: str, date: datetime
 ) -> OutgoingEmail:
     """A multipart (plain text and HTML) email carrying a Message-ID derived from the delivery key.
 

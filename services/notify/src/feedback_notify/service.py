@@ -14,15 +14,16 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from sqlalchemy import Connection
 
 from feedback_contracts.events import ResponseClassified
 from feedback_contracts.owners import Owner, OwnersDirectory
 
 from .adapters import PermanentDeliveryError, TransientDeliveryError
-from .alerts import Alert, Digest, diff, owner_part, route_owners, snapshot_of
+from .alerts import Alert, Digest, channels, decide, route_owners
+from .delivery_log import DeliveryLog, Job, Outcome
+from .keys import DeliveryKey
+from .pipeline import DeliveryPipeline
 from .render import Renderer, compose_email, webhook_payload
-from .store import Job, NewDigestItem, NewJob, NotifyStore, Outcome
 
 log = logging.getLogger("feedback.notify")
 HELSINKI = ZoneInfo("Europe/Helsinki")
@@ -91,82 +92,28 @@ class IntakeReport:
     duplicates: int = 0
 
 
-def _channels(owner: Owner) -> list[str]:
-    return (["email"] if owner.email else []) + (["webhook"] if owner.webhook else [])
-
-
 class Intake:
     """Records what each owner should hear about a revision, in one transaction, idempotently."""
 
-    def __init__(self, store: NotifyStore, owners: Callable[[], OwnersDirectory], metrics: NotifyMetrics) -> None:
-        self.store = store
+    def __init__(
+        self, delivery_log: DeliveryLog, owners: Callable[[], OwnersDirectory], metrics: NotifyMetrics
+    ) -> None:
+        self.delivery_log = delivery_log
         self.owners = owners
         self.metrics = metrics
 
     async def accept(self, event: ResponseClassified, now: datetime) -> IntakeReport:
         directory = self.owners()
         per_route = route_owners(event, directory)
-        receivers = [owner for owners in per_route for owner in owners]
-        store = self.store
-
-        def record(conn: Connection) -> IntakeReport:
-            # A handful of statements per event, whatever the number of owners: every owner's snapshot of this
-            # response at once, the decisions in memory, then snapshots, jobs and digest items in bulk.
-            report = IntakeReport()
-            previous_of = store.snapshots_of(conn, event.response_id)
-            contents: dict[str, dict] = {}
-            new_jobs: list[NewJob] = []
-            new_items: list[NewDigestItem] = []
-            for owner_id in dict.fromkeys([*receivers, *previous_of]):
-                owner = directory.get(owner_id)
-                if owner is None:
-                    continue  # an owner removed from the directory since the last revision
-                sections = owner_part(event, owner_id, per_route)
-                previous = previous_of.get(owner_id)
-                if previous is not None and previous[0] >= event.revision:
-                    report.duplicates += 1  # a redelivered or replayed revision: already recorded
-                    continue
-                if previous is None:
-                    if not sections:
-                        continue
-                    kind, shown, unchanged = "new", sections, 0
-                else:
-                    shown, unchanged = diff(previous[1], sections)
-                    if not shown:
-                        report.unchanged.append(owner_id)
-                        contents[owner_id] = snapshot_of(sections)
-                        continue
-                    kind = "update" if sections else "withdrawn"
-                contents[owner_id] = snapshot_of(sections)
-                alert = Alert(
-                    kind=kind,  # type: ignore[arg-type]
-                    owner_id=owner.id,
-                    owner_name=owner.name,
-                    response_id=event.response_id,
-                    revision=event.revision,
-                    replaces_revision=event.replaces_revision,
-                    organization=event.respondent.organization,
-                    title=event.respondent.title,
-                    respondent_type=event.respondent_type,
-                    received_at=event.received_at,
-                    sections=shown if kind != "withdrawn" else [],
-                    unchanged=unchanged,
-                )
-                payload = alert.model_dump_json()  # stored as it is: pydantic writes JSON faster than json.dumps
-                if owner.mode == "digest":
-                    new_items.append(
-                        NewDigestItem(owner.id, event.response_id, event.revision, payload, event.received_at)
-                    )
-                    continue
-                for channel in _channels(owner):
-                    key = f"{owner.id}:{channel}:{event.response_id}:{event.revision}"
-                    new_jobs.append(NewJob(key, owner.id, channel, "immediate", kind, payload, event.received_at))
-            store.save_snapshots(conn, event.response_id, event.revision, contents, set(previous_of), now)
-            report.digest_items += store.add_digest_items(conn, new_items, now)
-            report.jobs += store.add_jobs(conn, new_jobs, now)
-            return report
-
-        return await store.run(record)
+        recorded = await self.delivery_log.record_revision(
+            event.response_id, lambda stored: decide(event, directory, per_route, stored), now
+        )
+        return IntakeReport(
+            jobs=recorded.jobs,
+            digest_items=recorded.digest_items,
+            unchanged=recorded.decision.unchanged,
+            duplicates=recorded.decision.duplicates,
+        )
 
 
 class Dispatcher:
@@ -181,7 +128,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        store: NotifyStore,
+        delivery_log: DeliveryLog,
         owners: Callable[[], OwnersDirectory],
         renderer: Renderer,
         mail: MailSender,
@@ -198,7 +145,7 @@ class Dispatcher:
         lease: timedelta = timedelta(minutes=5),
     ) -> None:
         self.lease = lease
-        self.store, self.owners, self.renderer = store, owners, renderer
+        self.delivery_log, self.owners, self.renderer = delivery_log, owners, renderer
         self.mail, self.hooks, self.metrics = mail, hooks, metrics
         self.sender = sender
         self.domain = parseaddr(sender)[1].partition("@")[2] or "feedback.invalid"
@@ -219,7 +166,7 @@ class Dispatcher:
     async def run(self, idle: float = 1.0) -> None:
         """Deliver until stopped: claim more as soon as the workers have room, wake at once when intake adds
         jobs (`notify`), otherwise look again every `idle` seconds; digests and gauges at most that often."""
-        pipeline = _Pipeline(self)
+        pipeline = self._pipeline()
         housekeeping_at = 0.0
         try:
             while not self._stopping.is_set():
@@ -255,13 +202,13 @@ class Dispatcher:
         self._wakeup.clear()
 
     async def refresh_gauges(self) -> None:
-        counts = await self.store.counts()
+        counts = await self.delivery_log.counts()
         self.metrics.pending_digest_items.set(counts.get("digest_items_pending", 0))
         self.metrics.pending_deliveries.set(counts.get("pending", 0))
 
     async def deliver_due(self) -> int:
         """Deliver everything due now and record the outcomes before returning; returns how many jobs were tried."""
-        pipeline = _Pipeline(self)
+        pipeline = self._pipeline()
         tried = 0
         try:
             while jobs := await self._claim(self.batch_size):
@@ -271,8 +218,14 @@ class Dispatcher:
             await pipeline.close()
         return tried
 
+    def _pipeline(self) -> DeliveryPipeline:
+        return DeliveryPipeline(
+            self.delivery_log, self.attempt, self.recorded, self.clock,
+            concurrency=self.concurrency, batch_size=self.batch_size,
+        )  # fmt: skip
+
     async def _claim(self, limit: int) -> list[Job]:
-        return await self.store.claim_due(self.clock(), limit, self.lease) if limit > 0 else []
+        return await self.delivery_log.claim_due(self.clock(), limit, self.lease) if limit > 0 else []
 
     async def attempt(self, job: Job) -> Outcome:
         """Render and send one claimed job; what became of it, to be recorded."""
@@ -300,7 +253,7 @@ class Dispatcher:
                 if owner.webhook is None:
                     raise PermanentDeliveryError(f"owner {owner.id} has no webhook any more")
                 await self.hooks.send(
-                    str(owner.webhook), webhook_payload(rendered, job.payload, owner.webhook_format), job.key
+                    str(owner.webhook), webhook_payload(rendered, job.payload, owner.webhook_format), job.key.text
                 )
         except TransientDeliveryError as exc:
             return self._retry(job, str(exc))
@@ -353,7 +306,7 @@ class Dispatcher:
         local = now.astimezone(HELSINKI)
         created = 0
         directory = self.owners()
-        for owner_id, oldest in (await self.store.oldest_pending_items()).items():
+        for owner_id, oldest in (await self.delivery_log.oldest_pending_items()).items():
             owner = directory.get(owner_id)
             if owner is None or owner.mode != "digest":
                 continue
@@ -362,7 +315,8 @@ class Dispatcher:
             if local < scheduled or oldest >= scheduled:
                 continue
             digest_id = scheduled.date().isoformat()
-            if await self.store.digest_exists([f"{owner.id}:{c}:digest:{digest_id}" for c in _channels(owner)]):
+            keys = [DeliveryKey.digest(owner.id, channel, digest_id) for channel in channels(owner)]
+            if await self.delivery_log.digest_exists(keys):
                 continue
             created += await self._create_digest(owner, digest_id, now)
         return created
@@ -372,7 +326,7 @@ class Dispatcher:
         now = self.clock()
         directory = self.owners()
         result = {}
-        for pending in await self.store.owners_with_pending_items():
+        for pending in await self.delivery_log.owners_with_pending_items():
             owner = directory.get(pending)
             if owner is None or (owner_id and owner.id != owner_id):
                 continue
@@ -384,7 +338,7 @@ class Dispatcher:
 
     async def retry_dead(self, owner_id: str | None = None, since: datetime | None = None) -> int:
         """Send dead deliveries again (after the address or the mail server was fixed); returns how many."""
-        count = await self.store.requeue_dead(self.clock(), owner_id, since)
+        count = await self.delivery_log.requeue_dead(self.clock(), owner_id, since)
         if count:
             log.info("requeued %d dead deliveries", count, extra={"owner": owner_id} if owner_id else {})
             await self.refresh_gauges()
@@ -397,135 +351,7 @@ class Dispatcher:
                 owner_id=owner.id, owner_name=owner.name, items=[Alert.model_validate(i) for i in items]
             ).model_dump(mode="json")
 
-        count = await self.store.create_digest(owner.id, digest_id, _channels(owner), now, build)
+        count = await self.delivery_log.create_digest(owner.id, digest_id, channels(owner), now, build)
         if count:
             log.info("digest %s for owner %s with %d items", digest_id, owner.id, count, extra={"owner": owner.id})
         return count
-
-
-# How long the recorder may hold finished outcomes back while sends under way are about to add theirs.
-GROUP_WAIT_S = 0.02
-
-
-class _Pipeline:
-    """Claimed jobs on their way out: a queue, `concurrency` workers, and a recorder that writes outcomes to the
-    delivery log in one transaction per group: what has come in while the previous write ran, and what the
-    sends still under way add in the next moments (unless every worker's slot is already taken)."""
-
-    def __init__(self, dispatcher: Dispatcher) -> None:
-        self.dispatcher = dispatcher
-        self.queue: asyncio.Queue[Job] = asyncio.Queue()
-        self.outstanding = 0  # claimed and not yet recorded
-        self.sending = 0  # workers in the middle of an attempt
-        self.unrecorded = asyncio.Semaphore(dispatcher.concurrency)  # being sent, or sent and not yet recorded
-        self.outcomes: list[tuple[Job, Outcome, bool]] = []  # ..., and whether a worker's slot goes with it
-        self.outcomes_waiting = asyncio.Event()
-        self.changed = asyncio.Event()  # set whenever outcomes have been recorded
-        self.tasks = [asyncio.create_task(self._work(), name="notify-worker") for _ in range(dispatcher.concurrency)]
-        self.tasks.append(asyncio.create_task(self._record(), name="notify-recorder"))
-
-    def room(self) -> int:
-        return self.dispatcher.batch_size - self.outstanding
-
-    def submit(self, jobs: list[Job]) -> int:
-        for job in jobs:
-            self.queue.put_nowait(job)
-        self.outstanding += len(jobs)
-        return len(jobs)
-
-    async def wait_for_room(self, stopping: asyncio.Event) -> None:
-        self.changed.clear()
-        waits = [asyncio.create_task(stopping.wait()), asyncio.create_task(self.changed.wait())]
-        try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for wait in waits:
-                wait.cancel()
-
-    async def drained(self) -> None:
-        while self.outstanding:
-            self.changed.clear()
-            await self.changed.wait()
-
-    async def _work(self) -> None:
-        while True:
-            job = await self.queue.get()
-            await self.unrecorded.acquire()
-            self.sending += 1
-            try:
-                outcome = await self.dispatcher.attempt(job)
-            except Exception as exc:  # attempt() answers for its own failures; this keeps the worker alive regardless
-                log.exception("delivery %s failed unexpectedly", job.key)
-                outcome = Outcome(job.key, "dead", f"{type(exc).__name__}: {exc}")
-            finally:
-                self.sending -= 1
-            self.outcomes.append((job, outcome, True))
-            self.outcomes_waiting.set()
-
-    async def _record(self) -> None:
-        dispatcher = self.dispatcher
-        while True:
-            await self.outcomes_waiting.wait()
-            self.outcomes_waiting.clear()
-            if not self.outcomes:
-                continue
-            await self._gather_group()
-            batch, self.outcomes = self.outcomes, []
-            while True:
-                try:
-                    await dispatcher.store.settle([outcome for _, outcome, _ in batch], dispatcher.clock())
-                    break
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    # Keep the outcomes (and the workers' slots) until the log takes them: a job recorded late
-                    # is still sent once; one never recorded would be sent again when its lease lapses.
-                    log.exception("could not record %d delivery outcomes; trying again", len(batch))
-                    await asyncio.sleep(1.0)
-            for job, outcome, slot in batch:
-                if slot:
-                    self.unrecorded.release()
-                try:
-                    dispatcher.recorded(job, outcome)
-                except Exception:
-                    log.exception("could not report delivery %s", job.key)
-            delivered = sum(1 for _, outcome, _ in batch if outcome.status == "delivered")
-            if delivered:
-                # One line per group rather than per alert: at hundreds of alerts a second the log itself
-                # would cost a good share of a core. Each alert's own line is at DEBUG; failures are at
-                # WARNING and ERROR, one line each.
-                log.info("delivered %d alerts", delivered)
-            self.outstanding -= len(batch)
-            self.changed.set()
-
-    async def _gather_group(self) -> None:
-        """Wait (briefly) for the sends under way, so that one transaction records them all: a statement's alerts
-        go out together, and a transaction per alert cost more than sending it."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + GROUP_WAIT_S
-        while self.sending and not self.unrecorded.locked():
-            left = deadline - loop.time()
-            if left <= 0:
-                return
-            try:
-                await asyncio.wait_for(self.outcomes_waiting.wait(), left)
-            except TimeoutError:
-                return
-            self.outcomes_waiting.clear()
-
-    async def close(self) -> None:
-        """Hand back what was claimed but not started, let what is under way finish and be recorded, stop."""
-        while not self.queue.empty():
-            job = self.queue.get_nowait()
-            self.outcomes.append((job, Outcome(job.key, "released"), False))
-            self.outcomes_waiting.set()
-        try:
-            await self.drained()
-        finally:
-            await self.abort()
-
-    async def abort(self) -> None:
-        """Stop at once: what was claimed and not recorded goes out again once its lease lapses."""
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)

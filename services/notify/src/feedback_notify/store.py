@@ -5,11 +5,11 @@ Handling a classified event only writes here, in one transaction, before the Kaf
 acknowledged; a separate worker sends what is due. So a mail server that is down for an hour holds
 back nothing but its own deliveries, and loses nothing.
 
-Every operation is a plain function of a SQLAlchemy Connection run as one unit: on SQLite in one hop to
-the store's own thread, which holds the one connection that writes (BEGIN IMMEDIATE: a writer in another
-process waits rather than interleaves); on PostgreSQL through the async driver. A transaction through
-aiosqlite cost a thread round trip per statement, cursor and commit, which had come to more CPU than the
-SQL itself.
+`NotifyStore` implements the service layer's port, `delivery_log.DeliveryLog`, with SQLAlchemy Core. Every
+operation is a plain function of a Connection run as one unit: on SQLite in one hop to the store's own
+thread, which holds the one connection that writes (BEGIN IMMEDIATE: a writer in another process waits
+rather than interleaves); on PostgreSQL through the async driver. A transaction through aiosqlite cost a
+thread round trip per statement, cursor and commit, which had come to more CPU than the SQL itself.
 """
 
 from __future__ import annotations
@@ -18,148 +18,31 @@ import asyncio
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import (
-    Column,
-    Connection,
-    DateTime,
-    Engine,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    and_,
-    bindparam,
-    create_engine,
-    event,
-    func,
-    insert,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import Connection, Engine, and_, bindparam, create_engine, event, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from feedback_runtime.db import async_database_url, async_engine
+from feedback_runtime.db import (
+    SQLITE_BUSY_TIMEOUT_SECONDS,
+    async_database_url,
+    async_engine,
+    configure_sqlite,
+    sqlite_file,
+)
+
+from .delivery_log import BuildDigest, Decide, Job, NewDigestItem, NewJob, Outcome, Recorded, Snapshot
+from .keys import DeliveryKey, digest_items_key
+from .schema import digest_items, jobs, snapshots
 
 T = TypeVar("T")
 
-metadata = MetaData()
-
-snapshots = Table(
-    "snapshots",
-    metadata,
-    Column("response_id", String(128), primary_key=True),
-    Column("owner_id", String(64), primary_key=True),
-    Column("revision", Integer, nullable=False),
-    Column("content", Text, nullable=False),  # JSON: the paragraphs this owner received of that revision
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
-
-jobs = Table(
-    "deliveries",
-    metadata,
-    Column("key", String(400), primary_key=True),  # owner:channel:response:revision, or owner:channel:digest:...
-    Column("owner_id", String(64), nullable=False),
-    Column("channel", String(16), nullable=False),
-    Column("mode", String(16), nullable=False),
-    Column("kind", String(16), nullable=False),
-    Column("payload", Text, nullable=False),  # JSON of the Alert to render
-    Column("status", String(16), nullable=False),  # pending, delivered, dead
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
-    Column("last_error", Text, nullable=True),
-    Column("received_at", DateTime(timezone=True), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("delivered_at", DateTime(timezone=True), nullable=True),
-    # A worker claims a job before sending it, so two replicas never send the same job at once.
-    Column("lease_until", DateTime(timezone=True), nullable=True),
-    # When `feedback notify retry-dead` made it due again: its give-up clock starts there, not at creation.
-    Column("retry_from", DateTime(timezone=True), nullable=True),
-)
-Index("ix_deliveries_due", jobs.c.status, jobs.c.next_attempt_at)
-
-digest_items = Table(
-    "digest_items",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("owner_id", String(64), nullable=False),
-    Column("response_id", String(128), nullable=False),
-    Column("revision", Integer, nullable=False),
-    Column("payload", Text, nullable=False),  # JSON of the owner's part of that revision
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("digest_key", String(400), nullable=True),
-    # When ingest received the statement: the digest it belongs to (created_at is when notify recorded it).
-    Column("received_at", DateTime(timezone=True), nullable=True),
-    UniqueConstraint("owner_id", "response_id", "revision", name="uq_digest_item"),
-)
-Index("ix_digest_items_pending", digest_items.c.owner_id, digest_items.c.digest_key)
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-@dataclass(frozen=True)
-class Job:
-    key: str
-    owner_id: str
-    channel: str
-    mode: str
-    kind: str
-    payload: dict[str, Any]
-    attempts: int
-    received_at: datetime | None
-    created_at: datetime
-    lease_until: datetime | None = None  # when this worker's claim on it lapses
-    retry_from: datetime | None = None  # sent again by retry-dead at this time: retries give up counting from it
-
-
-@dataclass(frozen=True)
-class NewJob:
-    key: str
-    owner_id: str
-    channel: str
-    mode: str
-    kind: str
-    payload: dict[str, Any] | str  # or already JSON
-    received_at: datetime | None
-
-
-@dataclass(frozen=True)
-class NewDigestItem:
-    owner_id: str
-    response_id: str
-    revision: int
-    payload: dict[str, Any] | str  # or already JSON
-    received_at: datetime | None = None
-
-
-def _json(payload: dict[str, Any] | str) -> str:
-    return payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What became of one claimed job: delivered, dead, retry (at `next_attempt_at`) or released (not tried)."""
-
-    key: str
-    status: str
-    error: str | None = None
-    next_attempt_at: datetime | None = None
-    at: datetime | None = None  # when it was delivered
-
 
 class NotifyStore:
+    """The delivery log on SQLAlchemy Core (SQLite or PostgreSQL): implements `delivery_log.DeliveryLog`."""
+
     def __init__(self, url: str) -> None:
         self.url = async_database_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
@@ -186,9 +69,9 @@ class NotifyStore:
 
     async def create(self) -> None:
         """Bring the schema up to date with the migrations (a database made before them is adopted)."""
-        from .migrations import migrate
+        from .migrations import migrate_on_start
 
-        await asyncio.to_thread(migrate, self.url)
+        await migrate_on_start(self.url)
 
     async def close(self) -> None:
         if self.sqlite is not None:
@@ -204,88 +87,24 @@ class NotifyStore:
         except Exception:
             return False
 
-    # Intake, within its transaction ---------------------------------------------------------------
+    # Intake -------------------------------------------------------------------------------------
 
-    @staticmethod
-    def snapshots_of(conn: Connection, response_id: str) -> dict[str, tuple[int, dict[str, Any]]]:
-        """Per owner, the revision and content they last received of this response."""
-        rows = conn.execute(
-            select(snapshots.c.owner_id, snapshots.c.revision, snapshots.c.content).where(
-                snapshots.c.response_id == response_id
-            )
-        )
-        return {r.owner_id: (r.revision, json.loads(r.content)) for r in rows}
+    async def record_revision(self, response_id: str, decide: Decide, now: datetime) -> Recorded:
+        """In one transaction: every owner's snapshot of the response to `decide`, then its snapshots, jobs and
+        digest items written in bulk (a handful of statements per event, whatever the number of owners)."""
 
-    @staticmethod
-    def save_snapshots(
-        conn: Connection,
-        response_id: str,
-        revision: int,
-        contents: dict[str, dict[str, Any]],
-        existing: set[str],
-        now: datetime,
-    ) -> None:
-        """Record what each owner in `contents` now has of the response; `existing`: owners with a snapshot."""
-        changed = [
-            {"r": response_id, "o": owner_id, "v": revision, "c": json.dumps(content, ensure_ascii=False), "t": now}
-            for owner_id, content in contents.items()
-        ]
-        updates = [row for row in changed if row["o"] in existing]
-        inserts = [row for row in changed if row["o"] not in existing]
-        if updates:
-            conn.execute(
-                update(snapshots)
-                .where(snapshots.c.response_id == bindparam("r"), snapshots.c.owner_id == bindparam("o"))
-                .values(revision=bindparam("v"), content=bindparam("c"), updated_at=bindparam("t")),
-                updates,
-            )
-        if inserts:
-            conn.execute(
-                insert(snapshots),
-                [{"response_id": row["r"], "owner_id": row["o"], "revision": row["v"],
-                  "content": row["c"], "updated_at": row["t"]} for row in inserts],
-            )  # fmt: skip
+        def work(conn: Connection) -> Recorded:
+            stored = _snapshots_of(conn, response_id)
+            decision = decide(stored)
+            _save_snapshots(conn, response_id, decision.snapshots, set(stored), now)
+            items = _add_digest_items(conn, decision.digest_items, now)
+            return Recorded(decision, jobs=_add_jobs(conn, decision.jobs, now), digest_items=items)
 
-    @staticmethod
-    def add_jobs(conn: Connection, new: list[NewJob], now: datetime) -> int:
-        """Queue deliveries whose keys are not in the log yet (sent, due, or dead); returns how many were new."""
-        if not new:
-            return 0
-        known = set(conn.execute(select(jobs.c.key).where(jobs.c.key.in_([j.key for j in new]))).scalars())
-        rows = [
-            {"key": job.key, "owner_id": job.owner_id, "channel": job.channel, "mode": job.mode, "kind": job.kind,
-             "payload": _json(job.payload), "status": "pending", "attempts": 0,
-             "next_attempt_at": now, "received_at": job.received_at, "created_at": now}
-            for job in {j.key: j for j in new if j.key not in known}.values()
-        ]  # fmt: skip
-        if rows:
-            conn.execute(insert(jobs), rows)
-        return len(rows)
+        return await self.run(work)
 
-    @staticmethod
-    def add_digest_items(conn: Connection, items: list[NewDigestItem], now: datetime) -> int:
-        """Keep items for their owners' digests, each (owner, response, revision) once; returns how many were new."""
-        if not items:
-            return 0
-        known = {
-            (r.owner_id, r.response_id, r.revision)
-            for r in conn.execute(
-                select(digest_items.c.owner_id, digest_items.c.response_id, digest_items.c.revision).where(
-                    digest_items.c.response_id.in_({i.response_id for i in items}),
-                    digest_items.c.owner_id.in_({i.owner_id for i in items}),
-                )
-            )
-        }
-        rows = [
-            {"owner_id": i.owner_id, "response_id": i.response_id, "revision": i.revision,
-             "payload": _json(i.payload), "created_at": now,
-             "received_at": i.received_at.astimezone(UTC) if i.received_at else None}
-            for i in items
-            if (i.owner_id, i.response_id, i.revision) not in known
-        ]  # fmt: skip
-        if rows:
-            conn.execute(insert(digest_items), rows)
-        return len(rows)
+    async def queue(self, new: list[NewJob], now: datetime) -> int:
+        """Queue deliveries whose keys are not in the log yet; how many were new."""
+        return await self.run(lambda conn: _add_jobs(conn, new, now))
 
     # The worker's side --------------------------------------------------------------------------
 
@@ -314,27 +133,26 @@ class NotifyStore:
             update(jobs)
             .where(chosen)
             .values(lease_until=lease_until)
-            .returning(jobs.c.key, jobs.c.owner_id, jobs.c.channel, jobs.c.mode, jobs.c.kind, jobs.c.payload,
-                       jobs.c.attempts, jobs.c.received_at, jobs.c.created_at, jobs.c.next_attempt_at,
-                       jobs.c.retry_from)
+            .returning(jobs.c.key, jobs.c.mode, jobs.c.kind, jobs.c.payload, jobs.c.attempts, jobs.c.received_at,
+                       jobs.c.created_at, jobs.c.next_attempt_at, jobs.c.retry_from)
         )  # fmt: skip
         rows = await self.run(lambda conn: conn.execute(statement).all())
         rows.sort(key=lambda r: (_utc(r.next_attempt_at), _utc(r.created_at)))
         return [
-            Job(r.key, r.owner_id, r.channel, r.mode, r.kind, json.loads(r.payload), r.attempts,
-                _utc(r.received_at), _utc(r.created_at), lease_until, _utc(r.retry_from))  # type: ignore[arg-type]
+            Job(DeliveryKey.parse(r.key), r.mode, r.kind, json.loads(r.payload), r.attempts, _utc(r.received_at),
+                _utc(r.created_at), lease_until, _utc(r.retry_from))  # type: ignore[arg-type]
             for r in rows
         ]  # fmt: skip
 
     async def settle(self, outcomes: list[Outcome], now: datetime) -> None:
         """Record what became of claimed jobs, all in one transaction, and end their leases."""
         final = [
-            {"k": o.key, "s": o.status, "d": (o.at or now) if o.status == "delivered" else None, "e": o.error}
+            {"k": o.key.text, "s": o.status, "d": (o.at or now) if o.status == "delivered" else None, "e": o.error}
             for o in outcomes
             if o.status in ("delivered", "dead")
         ]
-        retries = [{"k": o.key, "n": o.next_attempt_at, "e": o.error} for o in outcomes if o.status == "retry"]
-        released = [{"k": o.key} for o in outcomes if o.status == "released"]
+        retries = [{"k": o.key.text, "n": o.next_attempt_at, "e": o.error} for o in outcomes if o.status == "retry"]
+        released = [{"k": o.key.text} for o in outcomes if o.status == "released"]
         if not (final or retries or released):
             return
 
@@ -386,8 +204,9 @@ class NotifyStore:
         )
         return await self.run(lambda conn: conn.execute(statement).rowcount)
 
-    async def status(self, key: str) -> str | None:
-        return await self.run(lambda conn: conn.execute(select(jobs.c.status).where(jobs.c.key == key)).scalar())
+    async def status(self, key: DeliveryKey) -> str | None:
+        statement = select(jobs.c.status).where(jobs.c.key == key.text)
+        return await self.run(lambda conn: conn.execute(statement).scalar())
 
     async def counts(self) -> dict[str, int]:
         """Pending deliveries and digest items waiting for a digest."""
@@ -434,11 +253,13 @@ class NotifyStore:
 
         return await self.run(work)
 
-    async def digest_exists(self, keys: list[str]) -> bool:
-        statement = select(jobs.c.key).where(jobs.c.key.in_(keys)).limit(1)
+    async def digest_exists(self, keys: list[DeliveryKey]) -> bool:
+        statement = select(jobs.c.key).where(jobs.c.key.in_([key.text for key in keys])).limit(1)
         return await self.run(lambda conn: conn.execute(statement).first() is not None)
 
-    async def create_digest(self, owner_id: str, digest_id: str, channels: list[str], now: datetime, build: Any) -> int:
+    async def create_digest(
+        self, owner_id: str, digest_id: str, channels: list[str], now: datetime, build: BuildDigest
+    ) -> int:
         """Gather the owner's pending items into one digest per channel; 0 when nothing waits (no empty digest)."""
 
         def work(conn: Connection) -> int:
@@ -451,41 +272,125 @@ class NotifyStore:
                 return 0
             payload = build([json.loads(r.payload) for r in rows])
             received = min((_utc(r.created_at) for r in rows), default=None)
-            new = [
-                NewJob(
-                    f"{owner_id}:{channel}:digest:{digest_id}", owner_id, channel, "digest", "digest", payload, received
-                )
-                for channel in channels
-            ]
-            self.add_jobs(conn, new, now)
+            keys = [DeliveryKey.digest(owner_id, channel, digest_id) for channel in channels]
+            _add_jobs(conn, [NewJob(key, "digest", payload, received) for key in keys], now)
             conn.execute(
                 update(digest_items)
                 .where(digest_items.c.id.in_([r.id for r in rows]))
-                .values(digest_key=f"{owner_id}:digest:{digest_id}")
+                .values(digest_key=digest_items_key(owner_id, digest_id))
             )
             return len(rows)
 
         return await self.run(work)
 
 
+# Within a transaction -----------------------------------------------------------------------------
+
+
+def _snapshots_of(conn: Connection, response_id: str) -> dict[str, Snapshot]:
+    """Per owner, the revision and content they last received of this response."""
+    rows = conn.execute(
+        select(snapshots.c.owner_id, snapshots.c.revision, snapshots.c.content).where(
+            snapshots.c.response_id == response_id
+        )
+    )
+    return {r.owner_id: Snapshot(r.owner_id, r.revision, json.loads(r.content)) for r in rows}
+
+
+def _save_snapshots(
+    conn: Connection, response_id: str, changed: list[Snapshot], existing: set[str], now: datetime
+) -> None:
+    """Record what each owner in `changed` now has of the response; `existing`: owners with a snapshot."""
+    rows = [
+        {"r": response_id, "o": s.owner_id, "v": s.revision, "c": json.dumps(s.content, ensure_ascii=False), "t": now}
+        for s in changed
+    ]
+    updates = [row for row in rows if row["o"] in existing]
+    inserts = [row for row in rows if row["o"] not in existing]
+    if updates:
+        conn.execute(
+            update(snapshots)
+            .where(snapshots.c.response_id == bindparam("r"), snapshots.c.owner_id == bindparam("o"))
+            .values(revision=bindparam("v"), content=bindparam("c"), updated_at=bindparam("t")),
+            updates,
+        )
+    if inserts:
+        conn.execute(
+            insert(snapshots),
+            [{"response_id": row["r"], "owner_id": row["o"], "revision": row["v"],
+              "content": row["c"], "updated_at": row["t"]} for row in inserts],
+        )  # fmt: skip
+
+
+def _add_jobs(conn: Connection, new: list[NewJob], now: datetime) -> int:
+    """Queue deliveries whose keys are not in the log yet (sent, due, or dead); returns how many were new."""
+    if not new:
+        return 0
+    by_key = {job.key.text: job for job in new}
+    known = set(conn.execute(select(jobs.c.key).where(jobs.c.key.in_(list(by_key)))).scalars())
+    rows = [
+        {"key": key, "owner_id": job.owner_id, "channel": job.channel, "mode": job.mode, "kind": job.kind,
+         "payload": _json(job.payload), "status": "pending", "attempts": 0,
+         "next_attempt_at": now, "received_at": job.received_at, "created_at": now}
+        for key, job in by_key.items()
+        if key not in known
+    ]  # fmt: skip
+    if rows:
+        conn.execute(insert(jobs), rows)
+    return len(rows)
+
+
+def _add_digest_items(conn: Connection, items: list[NewDigestItem], now: datetime) -> int:
+    """Keep items for their owners' digests, each (owner, response, revision) once; returns how many were new."""
+    if not items:
+        return 0
+    known = {
+        (r.owner_id, r.response_id, r.revision)
+        for r in conn.execute(
+            select(digest_items.c.owner_id, digest_items.c.response_id, digest_items.c.revision).where(
+                digest_items.c.response_id.in_({i.response_id for i in items}),
+                digest_items.c.owner_id.in_({i.owner_id for i in items}),
+            )
+        )
+    }
+    rows = [
+        {"owner_id": i.owner_id, "response_id": i.response_id, "revision": i.revision,
+         "payload": _json(i.payload), "created_at": now,
+         "received_at": i.received_at.astimezone(UTC) if i.received_at else None}
+        for i in items
+        if (i.owner_id, i.response_id, i.revision) not in known
+    ]  # fmt: skip
+    if rows:
+        conn.execute(insert(digest_items), rows)
+    return len(rows)
+
+
+def _json(payload: dict[str, Any] | str) -> str:
+    return payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def _sqlite_engine(url: str) -> Engine:
-    """A synchronous engine for the store's own thread: one connection, WAL, synchronous=FULL (a commit is
-    durable before anyone is told it happened), and transactions that take the write lock when they begin."""
-    path = url.split("///", 1)[1] if "///" in url else ""
-    if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    """A synchronous engine for the store's own thread: one connection, the runtime's SQLite settings (WAL,
+    synchronous=FULL), and transactions that take the write lock when they begin."""
+    path = sqlite_file(url)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
-        f"sqlite:///{path}", connect_args={"timeout": 30, "check_same_thread": False}, pool_size=1, max_overflow=0
+        f"sqlite:///{path}",
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
+        pool_size=1,
+        max_overflow=0,
     )
 
     @event.listens_for(engine, "connect")
-    def connect(dbapi_connection: Any, _record: object) -> None:
+    def connect(dbapi_connection: Any, record: object) -> None:
         dbapi_connection.isolation_level = None  # SQLAlchemy's BEGIN below, not the driver's
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
+        configure_sqlite(dbapi_connection, record)
 
     @event.listens_for(engine, "begin")
     def begin(conn: Connection) -> None:
