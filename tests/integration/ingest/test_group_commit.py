@@ -17,14 +17,8 @@ from sqlalchemy import update
 from feedback_contracts.events import RESPONSES_TOPIC
 from feedback_contracts.responses import SurveyResponse
 from feedback_ingest.migrations import migrate
-from feedback_ingest.store import (
-    AcceptResult,
-    ConflictError,
-    IngestStore,
-    Outcome,
-    legacy_content_hash,
-    revisions,
-)
+from feedback_ingest.store import AcceptResult, ConflictError, IngestStore, Outcome, legacy_content_hash
+from feedback_ingest.tables import revisions
 
 pytestmark = pytest.mark.integration
 
@@ -323,8 +317,9 @@ def test_on_sqlite_every_accept_commits_with_synchronous_full_even_after_the_rel
         try:
             first = SurveyResponse.model_validate(_variant(seed002_response, f"durable-{unique}-1"))
             await store.accept(first, datetime.now(UTC))
-            assert store._sqlite is not None
-            store._sqlite.set_trace_callback(statements.append)  # what the hot connection runs from here on
+            hot = store.repository.hot  # type: ignore[attr-defined]
+            assert hot is not None
+            hot.set_trace_callback(statements.append)  # what the hot connection runs from here on
             await store.mark_sent(await store.unsent(10), datetime.now(UTC))
             second = SurveyResponse.model_validate(_variant(seed002_response, f"durable-{unique}-2"))
             await store.accept(second, datetime.now(UTC))

@@ -9,7 +9,7 @@ import pytest
 from alembic import command
 
 from feedback_ingest.migrations import alembic_config, migrate
-from feedback_ingest.store import normalise_database_url
+from feedback_runtime.db import async_database_url
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +27,7 @@ async def _compression(database_url: str) -> dict[str, str]:
 
 
 def test_stored_events_are_compressed_with_lz4_on_postgresql_and_the_migration_goes_back(database_url: str) -> None:
-    url = normalise_database_url(database_url)
+    url = async_database_url(database_url)
     migrate(url)
     migrate(url)  # a second run is a no-op
     if not database_url.startswith("postgresql"):

@@ -9,7 +9,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 
 from feedback_ingest.migrations import migrate
-from feedback_ingest.store import metadata
+from feedback_ingest.tables import metadata
 
 
 def test_migrating_an_empty_database_yields_the_models_schema(tmp_path: Path) -> None:

@@ -7,10 +7,11 @@ import asyncio
 import sqlite3
 from datetime import UTC, datetime
 
+import sqlalchemy.exc
 from prometheus_client import CollectorRegistry
 
 from feedback_ingest.relay import OutboxRelay, RelayMetrics
-from feedback_ingest.store import OutboxRow
+from feedback_ingest.store import OutboxRow, RelayLeaseLost
 
 ROW = OutboxRow(1, "r-1", 1, "feedback.responses.v1", "{}", datetime.now(UTC))
 
@@ -201,10 +202,72 @@ def test_the_relays_read_gives_up_on_a_locked_file_instead_of_stalling_the_event
     try:
         try:
             asyncio.run(read())
-        except sqlite3.OperationalError as exc:
+        except (sqlite3.OperationalError, sqlalchemy.exc.OperationalError) as exc:  # the driver's, or SQLAlchemy's
             assert "locked" in str(exc)
         else:
             raise AssertionError("the read waited for the lock instead of giving up")
     finally:
         release.cancel()
         holder.close()  # a second close does nothing
+
+
+class HangingPublisher(FakePublisher):
+    """The broker never acknowledges the first record."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hang = True
+
+    async def enqueue(self, row: OutboxRow):  # noqa: ANN201
+        if self.hang:
+            self.hang = False
+            self.published.append(row.response_id)
+            return asyncio.get_running_loop().create_future()  # never done
+        return await super().enqueue(row)
+
+
+def test_a_batch_not_acknowledged_within_the_publish_timeout_is_given_up_unmarked_and_published_again() -> None:
+    """A standby taking over waits out a window after the leader's last lease check; a batch must not outlast it."""
+    store, publisher, connects = FakeStore(), HangingPublisher(), 0
+
+    async def connect() -> FakePublisher:
+        nonlocal connects
+        connects += 1
+        return publisher
+
+    async def scenario() -> None:
+        relay = OutboxRelay(
+            store, connect, _nothing, RelayMetrics(CollectorRegistry()), poll_interval=0.01, publish_timeout=0.1
+        )
+        task = asyncio.create_task(relay.run())
+        await _until(lambda: store.sent == [1])
+        relay.stop()
+        await task
+
+    asyncio.run(scenario())
+    assert publisher.published == ["r-1", "r-1"] and store.sent == [1]
+    assert connects == 2  # the broker connection was dropped with the batch
+
+
+class FencedStore(FakeStore):
+    """Another relay took the lease over while this one published: the mark is refused and the lease gone."""
+
+    async def mark_sent(self, rows: list[OutboxRow], now: datetime) -> None:
+        self.held, self.lease_free_after = False, 1_000_000
+        raise RelayLeaseLost("another relay took over")
+
+
+def test_a_relay_whose_mark_is_fenced_off_marks_nothing_and_stands_by() -> None:
+    store, publisher, registry = FencedStore(), FakePublisher(), CollectorRegistry()
+
+    async def scenario() -> None:
+        relay = OutboxRelay(store, _connector(publisher), _nothing, RelayMetrics(registry), poll_interval=0.01)
+        task = asyncio.create_task(relay.run())
+        await _until(lambda: publisher.published == ["r-1"])
+        await _until(lambda: registry.get_sample_value("feedback_ingest_relay_active") == 0)
+        await asyncio.sleep(0.1)
+        relay.stop()
+        await task
+
+    asyncio.run(scenario())
+    assert publisher.published == ["r-1"] and store.sent == []  # published once, then stood by

@@ -27,13 +27,19 @@ class BodyLimit:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        declared = headers.get("content-length")
+        declared = content_type = None
+        for name, value in scope.get("headers", []):  # the last of repeated headers counts
+            name = name.lower()
+            if name == b"content-length":
+                declared = value
+            elif name == b"content-type":
+                content_type = value
+        # bytes.isdigit: ASCII digits only (str.isdigit would pass "²", which int() refuses).
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await _problem(send, 413, f"request body over the limit of {self.max_bytes} bytes")
             return
         if scope["path"] in self.json_paths:
-            media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+            media_type = (content_type or b"").decode("latin-1").split(";")[0].strip().lower()
             if media_type != "application/json":
                 await _problem(send, 415, f"content type must be application/json, not {media_type or 'missing'!r}")
                 return
@@ -61,16 +67,7 @@ class BodyLimit:
                 error = {"loc": ["body", exc.start], "msg": "request body is not valid UTF-8", "type": "json_invalid"}
                 await _problem(send, 422, [error])
                 return
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replay_body(b"".join(chunks), receive), send)
 
 
 async def _problem(send: Send, status: int, detail: object) -> None:
@@ -98,15 +95,27 @@ async def send_json(send: Send, status: int, content: object) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def replay_body(body: bytes, more: bool, receive: Receive) -> Receive:
-    """A `receive` that hands out `body` (already read) first, then whatever `receive` still has."""
+def replay_body(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that hands out `body` (all of it, read already) first, then whatever `receive` still has."""
     replayed = False
 
     async def replay() -> Message:
         nonlocal replayed
         if not replayed:
             replayed = True
-            return {"type": "http.request", "body": body, "more_body": more}
+            return {"type": "http.request", "body": body, "more_body": False}
         return await receive()
 
     return replay
+
+
+async def read_body(receive: Receive) -> bytes | None:
+    """The whole request body, or None if the client went away first."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)

@@ -15,7 +15,8 @@ from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram
 
-from .store import IngestStore, OutboxRow
+from .lease import PUBLISH_TIMEOUT_S
+from .store import IngestStore, OutboxRow, RelayLeaseLost
 
 log = logging.getLogger("feedback.ingest.relay")
 
@@ -73,6 +74,7 @@ class OutboxRelay:
         batch_size: int = 200,
         poll_interval: float = 1.0,
         max_backoff: float = 30.0,
+        publish_timeout: float = PUBLISH_TIMEOUT_S,
     ) -> None:
         self.store = store
         self._connect = connect
@@ -81,6 +83,7 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.max_backoff = max_backoff
+        self.publish_timeout = publish_timeout
         self._wakeup = asyncio.Event()
         self._stopping = asyncio.Event()
         self._publisher: Publisher | None = None
@@ -120,6 +123,9 @@ class OutboxRelay:
                     await self._sleep(self.poll_interval)
             except asyncio.CancelledError:
                 raise
+            except RelayLeaseLost as exc:
+                # Another relay took the lease over while this one published: the rows stay unmarked for it.
+                log.warning("relay lost the outbox lease before marking its batch sent (%s)", exc)
             except _BrokerFailure as failure:
                 exc = failure.__cause__
                 log.warning("relay cannot publish (%s: %s); retrying in %.1fs", type(exc).__name__, exc, backoff)
@@ -172,14 +178,18 @@ class OutboxRelay:
             log.debug("releasing the outbox lease failed", exc_info=True)
 
     async def _publish_batch(self, publisher: Publisher) -> int:
+        # The lease was verified just before this batch; a relay taking it over waits out a window from then,
+        # which the batch must not outlast (lease.py): one not acknowledged in time is given up.
+        deadline = asyncio.get_running_loop().time() + self.publish_timeout
         rows = await self.store.unsent(self.batch_size)
         if not rows:
             return 0
         # Enqueue in order, then wait for every acknowledgement: the producer keeps one batch in flight per
         # partition, so records of one response (one key, one partition) reach the log in outbox order.
         try:
-            acks = [await publisher.enqueue(row) for row in rows]
-            await asyncio.gather(*acks)
+            async with asyncio.timeout_at(deadline):
+                acks = [await publisher.enqueue(row) for row in rows]
+                await asyncio.gather(*acks)
         except Exception as exc:
             raise _BrokerFailure from exc
         now = datetime.now(UTC)

@@ -34,7 +34,7 @@ def _timestamp(value: str) -> datetime:
 
 
 async def replay(url: str, since: datetime | None, response_id: str | None) -> int:
-    await asyncio.to_thread(migrate, IngestStore(url).url)
+    await asyncio.to_thread(migrate, url)  # the migrations take the URL in any form the store does
     store = IngestStore(url)
     try:
         return await store.enqueue_replay(since=since, response_id=response_id)

@@ -1,20 +1,21 @@
-"""Schema migrations of ingest's store; `migrate(url)` brings a database to the newest schema."""
+"""Schema migrations of ingest's store; `migrate(url)` brings a database to the newest schema. The plumbing is
+the runtime's (feedback_runtime.migrations); ingest keeps Alembic's default version table, `alembic_version`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
 from alembic.config import Config
+
+from feedback_runtime import migrations
+
+SCRIPTS = Path(__file__).parent
 
 
 def alembic_config(url: str) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(Path(__file__).parent))
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    return config
+    return migrations.alembic_config(SCRIPTS, url)
 
 
 def migrate(url: str) -> None:
     """Upgrade the database at `url` to the newest schema (blocking; call it from a thread in async code)."""
-    command.upgrade(alembic_config(url), "head")
+    migrations.upgrade(SCRIPTS, url)
