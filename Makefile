@@ -9,7 +9,7 @@ RUN_DEBS := libvoikko1 voikko-fi
 TEST_DEBS := $(RUN_DEBS) prometheus kubectl docker-compose
 PACKAGES := -e ./contracts -e ./runtime -e ./services/ingest -e ./services/classify -e ./services/notify -e ./cli
 
-.PHONY: run test install schemas k8s-rules lint clean reliability bench
+.PHONY: run test install schemas k8s-rules lint clean reliability bench bench-quick
 
 $(STAMP): contracts/pyproject.toml runtime/pyproject.toml services/ingest/pyproject.toml services/classify/pyproject.toml services/notify/pyproject.toml cli/pyproject.toml requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required" if sys.version_info < (3, 11) else 0)'
@@ -30,12 +30,18 @@ test: $(STAMP)
 
 reliability: $(STAMP)
 	@scripts/system-packages.sh $(RUN_DEBS)
-	RELIABILITY_RESPONSES=500 $(PY) -m pytest tests/reliability tests/e2e/test_reconcile.py tests/integration/ingest/test_failures.py tests/integration/test_notify_process.py -v
+	RELIABILITY_RESPONSES=500 $(PY) -m pytest tests/reliability tests/e2e/test_reconcile.py tests/integration/ingest/test_failures.py tests/integration/notify/test_notify_process.py -v
 
 # Throughput, latency and memory on this machine (about 15 minutes); writes docs/benchmarks.md.
 bench: $(STAMP)
 	@scripts/system-packages.sh $(RUN_DEBS)
 	$(PY) -m bench
+
+# Every benchmark with tiny loads (about a minute): shows the benchmark still runs, gives no figures. Writes
+# var/bench-quick.md, never docs/benchmarks.md; fails when a benchmark does. `make test` runs it too (tests/bench).
+bench-quick: $(STAMP)
+	@scripts/system-packages.sh $(RUN_DEBS)
+	$(PY) -m bench --quick --output var/bench-quick.md
 
 schemas: $(STAMP)
 	$(VENV)/bin/feedback schemas

@@ -13,11 +13,17 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
 from feedback_cli.devstack import create_topics, die_with_parent, free_port, tansu_binary, wait_for_port
+
+if TYPE_CHECKING:
+    from feedback_contracts.events import ResponseReceived
+    from feedback_contracts.responses import SurveyResponse
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
@@ -42,6 +48,16 @@ def body_template() -> tuple[bytes, bytes]:
     text = json.dumps(seed, ensure_ascii=False).encode()
     before, after = text.split(RID_MARKER.encode())
     return before, after
+
+
+def received_event(response: SurveyResponse, received_at: datetime, response_id: str | None = None) -> ResponseReceived:
+    """The ResponseReceived event ingest publishes for `response` (no contact data), built by ingest's own
+    `feedback_ingest.rules.received_event`; `response_id` replaces the response's own."""
+    from feedback_ingest.rules import received_event as ingest_event
+
+    if response_id is not None:
+        response = response.model_copy(update={"response_id": response_id})
+    return ingest_event(response, received_at, None)
 
 
 # --- child processes -------------------------------------------------------------------------------------
@@ -308,37 +324,61 @@ def tansu_description() -> str:
 
 @dataclass(frozen=True)
 class Plan:
-    """Durations and loads of one run; `quick()` is a smoke test of the machinery, not a measurement."""
+    """Durations and loads of one run. The defaults are `make bench`'s measurement; `quick()` runs every
+    benchmark with tiny loads (`make bench-quick`, and the test suite): it checks the machinery, not the figures."""
 
     ingest_connections: tuple[int, ...] = (16, 64)
     ingest_warmup_s: float = 3.0
     ingest_duration_s: float = 15.0
+    # py-spy's extra run on ingest with SQLite (not among the figures).
+    ingest_profile_s: float = 10.0
+    # Distinct responses each step of an accept is measured on (bench/ingest_steps.py).
+    ingest_steps_count: int = 2000
     # 10/s is where the end-to-end target is set; 5, 20 and 50 are the steps asked for around it.
     pipeline_rates: tuple[float, ...] = (5, 10, 20, 50)
     pipeline_step_s: float = 30.0
+    # How long the stack idles after start-up before its idle memory is read.
+    pipeline_settle_s: float = 5.0
     sustain_probe_s: float = 30.0
     sustain_hold_s: float = 120.0
     sustain_start: float = 50.0
     sustain_step: float = 25.0
+    # At most this many probes halving down (no step bounded) or ramping up (every step bounded), bisections
+    # between the best bounded and the worst growing rate, and holds of the best rate.
+    sustain_halvings: int = 3
+    sustain_ramps: int = 4
+    sustain_bisections: int = 2
+    sustain_holds: int = 2
     transport_messages: int = 80_000
     classifier_warm_s: float = 15.0
     classifier_startups: int = 3
+    # The reference speed (reference_speed) at the start and the end of a run.
+    reference_windows: int = 3
 
     @classmethod
     def quick(cls) -> Plan:
         return cls(
-            ingest_connections=(16,),
-            ingest_warmup_s=1.0,
-            ingest_duration_s=3.0,
-            pipeline_rates=(2, 5),
-            pipeline_step_s=5.0,
-            sustain_probe_s=5.0,
-            sustain_hold_s=10.0,
+            ingest_connections=(8,),
+            ingest_warmup_s=0.5,
+            ingest_duration_s=1.5,
+            ingest_profile_s=1.0,
+            ingest_steps_count=200,
+            # 10/s: the rate the end-to-end target is set at, so the quick report has that figure too.
+            pipeline_rates=(10,),
+            pipeline_step_s=2.0,
+            pipeline_settle_s=1.0,
+            sustain_probe_s=2.0,
+            sustain_hold_s=3.0,
             sustain_start=10.0,
-            sustain_step=10.0,
-            transport_messages=2_000,
-            classifier_warm_s=2.0,
+            sustain_step=2.0,
+            sustain_halvings=1,
+            sustain_ramps=1,
+            sustain_bisections=0,
+            sustain_holds=1,
+            transport_messages=1_000,
+            classifier_warm_s=1.0,
             classifier_startups=1,
+            reference_windows=1,
         )
 
 

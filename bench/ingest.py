@@ -63,23 +63,24 @@ def run(children: Children, workdir: Path, plan: Plan) -> dict:
                 results["targets"][target] = {"error": f"{type(exc).__name__}: {exc}"}
             print(f"  ingest {target}: {_summary(results['targets'][target])}", flush=True)
         try:
-            results["steps"] = _steps(children, workdir, kafka)
+            results["steps"] = _steps(children, workdir, kafka, plan)
             print(f"  ingest steps: {results['steps']['steps_us']}", flush=True)
         except Exception as exc:  # the breakdown explains the figures; losing it must not lose them
             results["steps"] = {"error": f"{type(exc).__name__}: {exc}"}
     return results
 
 
-def _steps(children: Children, workdir: Path, kafka: Broker) -> dict:
+def _steps(children: Children, workdir: Path, kafka: Broker, plan: Plan) -> dict:
     """Each step of an accept measured alone (bench/ingest_steps.py), in a fresh process, servers stopped."""
     folder = workdir / "steps"
     folder.mkdir(exist_ok=True)
-    command = [PYTHON, "-m", "bench.ingest_steps", "--bootstrap", kafka.bootstrap, "--workdir", str(folder)]
+    command = [PYTHON, "-m", "bench.ingest_steps", "--bootstrap", kafka.bootstrap, "--workdir", str(folder),
+               "--count", str(plan.ingest_steps_count)]  # fmt: skip
     child = children.spawn("ingest-steps", command, stdout=subprocess.PIPE, log=workdir / "ingest-steps.log")
     out, _ = child.process.communicate(timeout=300)
     lines = [line for line in out.decode().splitlines() if line.startswith("{")]
     if child.process.returncode != 0 or not lines:
-        raise RuntimeError(f"bench.ingest_steps exited {child.process.returncode}")
+        raise RuntimeError(f"bench.ingest_steps exited {child.process.returncode}; see {workdir / 'ingest-steps.log'}")
     return json.loads(lines[-1])
 
 
@@ -91,7 +92,7 @@ def _summary(result: dict) -> str:
 
 @contextlib.contextmanager
 def _server(children: Children, workdir: Path, target: str, kafka: Broker) -> Iterator[Server]:
-    """uvicorn with one target (bare endpoint or ingest on a fresh database), as ingest's Dockerfile runs it."""
+    """uvicorn with one target (bare endpoint or ingest on a fresh database), as the Dockerfile runs ingest."""
     port = free_port()
     with _database(workdir, target) as (database_url, shown):
         factory = "bench.bare:create_app" if target == "bare" else "feedback_ingest.app:create_app"
@@ -152,8 +153,9 @@ def _filesystem(path: Path) -> str:
 def _profile(children: Children, server: Server, kafka: Broker, workdir: Path, plan: Plan) -> dict:
     """An extra run, not among the figures, with py-spy sampling the server: where a request's time goes."""
     connections = plan.ingest_connections[0]
-    seconds = max(4.0, min(10.0, plan.ingest_duration_s))
-    extra = Plan(ingest_connections=(connections,), ingest_warmup_s=2.0, ingest_duration_s=seconds + 2)
+    seconds = plan.ingest_profile_s
+    warmup = min(2.0, plan.ingest_warmup_s)
+    extra = Plan(ingest_connections=(connections,), ingest_warmup_s=warmup, ingest_duration_s=seconds + warmup)
     out = workdir / f"profile-ingest-{server.target}.txt"
     sampler = start_profile(children, server.child.pid, seconds, out)
     _measure(children, server, kafka, connections, extra)

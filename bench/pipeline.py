@@ -154,7 +154,7 @@ def run(children: Children, workdir: Path, plan: Plan) -> dict:
     session.start()
     try:
         results["broker"] = session.broker_description
-        time.sleep(5)  # let start-up work (first lag reading, connections) settle before "idle"
+        time.sleep(plan.pipeline_settle_s)  # let start-up work (first lag reading, connections) settle before "idle"
         results["rss_idle_mb"] = {name: rss_mb(pid) for name, pid in session.stack.pids.items()}
         results["alerts_per_response"] = _warm_up(session)
         steps = []
@@ -500,19 +500,19 @@ def _sustain(session: Session, steps: list[dict], plan: Plan) -> dict:
     bad = min((p["rate"] for p in probes if not p["bounded"]), default=None)
     if good is None and bad is not None:
         rate = _nice(bad / 2)
-        for _ in range(3):
+        for _ in range(plan.sustain_halvings):
             if probe(rate):
                 good = rate
                 break
             bad, rate = rate, _nice(rate / 2)
     elif bad is None:
         rate = max(plan.sustain_start, (good or 0) + plan.sustain_step)
-        for _ in range(4):
+        for _ in range(plan.sustain_ramps):
             if not probe(rate):
                 bad = rate
                 break
             good, rate = rate, rate + plan.sustain_step
-    for _ in range(2):
+    for _ in range(plan.sustain_bisections):
         if good is None or bad is None or bad - good <= max(0.5, 0.1 * good):
             break
         middle = _nice((good + bad) / 2)
@@ -521,7 +521,7 @@ def _sustain(session: Session, steps: list[dict], plan: Plan) -> dict:
         else:
             bad = middle
     holds = []
-    for _ in range(2):
+    for _ in range(plan.sustain_holds):
         if good is None:
             break
         held = _step(session, good, plan.sustain_hold_s, label="h", abort=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from feedback_cli.devstack import create_topics
 
-from .common import SEED_RESPONSE, Children, CpuMeter, Plan, broker
+from .common import SEED_RESPONSE, Children, CpuMeter, Plan, broker, received_event
 
 PARTITIONS = 6
 # A response id the schema accepts and nothing else in the event contains, replaced by each real id.
@@ -41,21 +41,10 @@ def event_template() -> tuple[bytes, bytes]:
 
     Serialised once and then spliced per message, so building tens of thousands of events costs nothing.
     """
-    from feedback_contracts.events import PublicRespondent, ResponseReceived
     from feedback_contracts.responses import SurveyResponse
 
     response = SurveyResponse.model_validate(json.loads(SEED_RESPONSE.read_text(encoding="utf-8")))
-    event = ResponseReceived(
-        survey_id=response.survey_id,
-        response_id=_MARKER,
-        revision=response.revision,
-        submitted_at=response.submitted_at,
-        received_at=datetime.now(UTC),
-        source=response.source,
-        respondent=PublicRespondent(organization=response.respondent.organization, title=response.respondent.title),
-        respondent_type=response.respondent_type,
-        answers=tuple(sorted(response.answers, key=lambda a: a.question)),
-    )
+    event = received_event(response, datetime.now(UTC), response_id=_MARKER)
     before, after = event.model_dump_json().encode().split(_MARKER.encode(), 1)
     return before, after
 

@@ -114,7 +114,7 @@ def discover(service: str) -> ServiceEnvironment:
             env.variables[variable] = info
         if info.is_required():
             env.required.append(frozenset(names))
-    for variable in _read_directly("feedback_contracts", f"feedback_{service}"):
+    for variable in _read_directly("feedback_contracts", "feedback_runtime", f"feedback_{service}"):
         env.variables.setdefault(variable, None)
     for variable in _REQUIRED_AT_START.get(service, ()):
         assert variable in env.variables, f"{variable} is no longer a setting of {service}: update this test"

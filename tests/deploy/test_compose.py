@@ -44,11 +44,15 @@ def test_required_secret_refuses_to_start_without_it(variable: str, tmp_path: Pa
 
 
 def test_services_are_built_from_the_repository_root(compose_config: dict[str, Any]) -> None:
+    """One Dockerfile for every service (tests/deploy/test_dockerfiles.py): the build argument SERVICE picks it."""
     for service in SERVICES:
-        build = compose_config["services"][service]["build"]
+        spec = compose_config["services"][service]
+        build = spec["build"]
         assert Path(build["context"]).resolve() == REPO
-        assert build["dockerfile"] == f"services/{service}/Dockerfile"
+        assert build["dockerfile"] == "Dockerfile"
         assert (REPO / build["dockerfile"]).is_file()
+        assert build["args"] == {"SERVICE": service}
+        assert spec["image"] == f"feedback-{service}:local"
 
 
 def test_kafka_is_apache_kafka_in_kraft_mode(compose_config: dict[str, Any]) -> None:

@@ -1,6 +1,8 @@
-"""The service images: built from the repository root, only contracts and the service itself installed
-(from their pyproject files, as `make` does), a slim final stage running as a non-root user, with a
-HEALTHCHECK and the uvicorn factory entrypoint."""
+"""The service images: one Dockerfile for all three, the build argument SERVICE picking the service. Resolved for
+each service (as `docker build --build-arg SERVICE=<service>` resolves it), the image is built from the
+repository root with only contracts, runtime and that service installed (from their pyproject files, as `make`
+does), a slim final stage running as a non-root user, with a HEALTHCHECK and that service's uvicorn factory
+entrypoint; classify's also has voikko. Static: no container engine is needed."""
 
 from __future__ import annotations
 
@@ -14,7 +16,11 @@ from dataclasses import dataclass, field
 import pytest
 from deploy_support import REPO, RUNTIME_VARIABLES, SERVICES, ServiceEnvironment
 
+DOCKERFILE = REPO / "Dockerfile"
 FINAL_IMAGE = "python:3.11-slim"
+# What every image installs besides its service: the data contract and the shared plumbing.
+LIBRARIES = ("contracts", "runtime")
+_REFERENCE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 
 
 @dataclass
@@ -27,9 +33,18 @@ class Stage:
         return [argument for instruction, argument in self.instructions if instruction == keyword]
 
 
-def parse(service: str) -> list[Stage]:
-    """Instructions per stage, continuation lines joined, comments dropped, ARG defaults substituted."""
-    text = (REPO / "services" / service / "Dockerfile").read_text()
+@dataclass
+class Dockerfile:
+    arguments: dict[str, str | None]  # the ARGs before the first FROM, with their defaults
+    stages: list[Stage]
+
+    def stage(self, name: str) -> Stage:
+        (found,) = [s for s in self.stages if s.name == name]
+        return found
+
+
+def _logical_lines(text: str) -> list[str]:
+    """Continuation lines joined, comments dropped."""
     logical: list[str] = []
     current = ""
     for line in text.splitlines():
@@ -42,27 +57,76 @@ def parse(service: str) -> list[Stage]:
             continue
         logical.append(current + line)
         current = ""
-    assert not current, "Dockerfile ends in a continuation line"
-    arguments: dict[str, str] = {}
+    assert not current, "the Dockerfile ends in a continuation line"
+    return logical
+
+
+def parse() -> Dockerfile:
+    """The Dockerfile as written: global ARGs, then the instructions of each stage."""
+    arguments: dict[str, str | None] = {}
     stages: list[Stage] = []
-    for line in logical:
+    for line in _logical_lines(DOCKERFILE.read_text()):
         instruction, _, argument = line.strip().partition(" ")
         instruction, argument = instruction.upper(), argument.strip()
-        if instruction == "ARG" and not stages and "=" in argument:
-            key, value = argument.split("=", 1)
-            arguments[key] = value
+        if instruction == "ARG" and not stages:
+            key, has_default, value = argument.partition("=")
+            arguments[key] = value if has_default else None
             continue
         if instruction == "FROM":
-            for key, value in arguments.items():
-                argument = argument.replace("${" + key + "}", value).replace("$" + key, value)
-            parts = argument.split()
-            parts = [p for p in parts if not p.startswith("--platform")]
+            parts = [p for p in argument.split() if not p.startswith("--platform")]
             name = parts[2] if len(parts) == 3 and parts[1].upper() == "AS" else None
             stages.append(Stage(parts[0], name))
             continue
         assert stages, f"{instruction} before FROM"
         stages[-1].instructions.append((instruction, argument))
-    return stages
+    return Dockerfile(arguments, stages)
+
+
+def _substitute(text: str, values: dict[str, str]) -> str:
+    return _REFERENCE.sub(lambda m: values.get(m.group(1) or m.group(2), m.group(0)), text)
+
+
+@dataclass
+class Image:
+    """The Dockerfile resolved for one service: its build stage, and the stages its final image is made of."""
+
+    service: str
+    stages: list[Stage]  # every stage, arguments substituted
+    layers: list[Stage]  # the final stage and the stages it is based on, the base first
+
+    @property
+    def build(self) -> Stage:
+        (found,) = [s for s in self.stages if s.name == "build"]
+        return found
+
+    @property
+    def final(self) -> Stage:
+        return self.layers[-1]
+
+    def all(self, keyword: str) -> list[str]:
+        return [argument for stage in self.layers for argument in stage.all(keyword)]
+
+
+def resolve(service: str) -> Image:
+    """As `docker build --build-arg SERVICE=<service>` resolves it: defaults and SERVICE substituted."""
+    dockerfile = parse()
+    values = {key: value for key, value in dockerfile.arguments.items() if value is not None}
+    values["SERVICE"] = service
+    stages = [
+        Stage(
+            _substitute(stage.image, values),
+            stage.name,
+            [(instruction, _substitute(argument, values)) for instruction, argument in stage.instructions],
+        )
+        for stage in dockerfile.stages
+    ]
+    layers = [stages[-1]]
+    while True:
+        earlier = [s for s in stages[: stages.index(layers[0])] if s.name == layers[0].image]
+        if not earlier:
+            break
+        layers.insert(0, earlier[-1])
+    return Image(service, stages, layers)
 
 
 def _copy_sources(argument: str) -> tuple[dict[str, str], list[str]]:
@@ -76,44 +140,102 @@ def _normal(path: str) -> str:
     return path.removeprefix("./").rstrip("/")
 
 
+def _apt_packages(image: Image) -> set[str]:
+    packages: set[str] = set()
+    for run in image.all("RUN"):
+        for install in re.finditer(r"apt-get install ([^&;|]+)", run):
+            packages.update(w for w in install.group(1).split() if not w.startswith("-"))
+    return packages
+
+
+# --- one definition ---------------------------------------------------------------------------------------
+
+
+def test_one_dockerfile_builds_every_service() -> None:
+    """No copy per service: the services' images share this one definition."""
+    others = [
+        p.relative_to(REPO)
+        for p in REPO.rglob("*Dockerfile*")
+        if p != DOCKERFILE and not {".venv", ".git", "node_modules"} & set(p.relative_to(REPO).parts)
+    ]
+    assert not others, f"a second Dockerfile: {others}"
+    # Every service the repository has is one the Dockerfile knows, and no more.
+    on_disk = {p.parent.name for p in (REPO / "services").glob("*/pyproject.toml")}
+    assert on_disk == set(SERVICES)
+    stages = {s.name for s in parse().stages if s.name and s.name.startswith("service-")}
+    assert stages == {f"service-{service}" for service in SERVICES}
+
+
+def test_service_argument_has_no_default_and_is_checked() -> None:
+    dockerfile = parse()
+    assert "SERVICE" in dockerfile.arguments
+    assert dockerfile.arguments["SERVICE"] is None, "a default would build that service when SERVICE is forgotten"
+    assert dockerfile.stages[-1].image == "service-${SERVICE}"
+    check = " ".join(dockerfile.stage("build").all("RUN"))
+    assert all(service in check for service in SERVICES) and "exit 1" in check
+
+
+def test_stages_declare_the_arguments_they_use() -> None:
+    """A global ARG is visible to FROM lines only; a stage using it must declare it again, or it is empty."""
+    dockerfile = parse()
+    for stage in dockerfile.stages:
+        declared: set[str] = set()
+        for instruction, argument in stage.instructions:
+            if instruction == "ARG":
+                declared.add(argument.partition("=")[0])
+                continue
+            used = {m.group(1) or m.group(2) for m in _REFERENCE.finditer(argument)} & set(dockerfile.arguments)
+            assert used <= declared, f"stage {stage.name}: {instruction} uses {sorted(used - declared)} undeclared"
+
+
+# --- each service's image -----------------------------------------------------------------------------------
+
+
 @pytest.mark.parametrize("service", SERVICES)
 def test_multi_stage_with_a_slim_final_stage(service: str) -> None:
-    stages = parse(service)
-    assert len(stages) >= 2
-    assert stages[-1].image == FINAL_IMAGE
+    image = resolve(service)
+    assert image.final.name is None, "the final stage is the image"
+    assert [s.name for s in image.layers[:-1]] == [f"service-{service}"]
+    assert image.layers[0].image == FINAL_IMAGE
     # The venv is copied between stages: both must have the same Python at the same path.
-    assert stages[0].image == FINAL_IMAGE
+    assert image.build.image == FINAL_IMAGE
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_installs_only_contracts_and_its_own_service(service: str) -> None:
-    stages = parse(service)
-    for stage in stages:
+def test_installs_only_contracts_runtime_and_its_own_service(service: str) -> None:
+    image = resolve(service)
+    for stage in image.stages:
         assert not stage.all("ADD"), "use COPY"
     copied = set()
-    for stage in stages:
+    for stage in image.stages:
         for argument in stage.all("COPY"):
             flags, sources = _copy_sources(argument)
             if "from" in flags:
-                assert flags["from"] in {s.name for s in stages[:-1]}, f"COPY --from={flags['from']}: not a stage here"
+                names = {s.name for s in image.stages[: image.stages.index(stage)]}
+                assert flags["from"] in names, f"COPY --from={flags['from']}: not an earlier stage"
                 continue
             copied.update(_normal(source) for source in sources)
-    assert copied == {"contracts", f"services/{service}"}
-    for other in set(SERVICES) - {service}:
-        assert f"services/{other}" not in (REPO / "services" / service / "Dockerfile").read_text()
-    # One pip install, from the same pyproject files `make` installs: contracts and this service.
+    assert copied == {*LIBRARIES, f"services/{service}"}
+    # One pip install, from the same pyproject files `make` installs: the libraries and this service.
     installs = [
         shlex.split(argument)
-        for stage in stages
+        for stage in image.stages
         for argument in stage.all("RUN")
         if re.search(r"\bpip\b.*\binstall\b", argument)
     ]
     assert len(installs) == 1, installs
     (words,) = installs
-    arguments = words[words.index("install") + 1 :]
-    assert arguments == ["./contracts", f"./services/{service}"], arguments
+    assert words[words.index("install") + 1 :] == [f"./{library}" for library in LIBRARIES] + [f"./services/{service}"]
     for path in copied:
         assert (REPO / path / "pyproject.toml").is_file()
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_image_holds_no_other_service(service: str) -> None:
+    image = resolve(service)
+    text = " ".join(argument for stage in [image.build, *image.layers] for _, argument in stage.instructions)
+    for other in set(SERVICES) - {service}:
+        assert f"services/{other}" not in text and f"feedback_{other}" not in text
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -125,15 +247,15 @@ def test_service_depends_on_no_other_service(service: str) -> None:
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_final_stage_copies_only_the_built_venv(service: str) -> None:
-    final = parse(service)[-1]
-    for argument in final.all("COPY"):
-        flags, _ = _copy_sources(argument)
-        assert "from" in flags, f"the final stage copies from the build context: {argument}"
+    for stage in resolve(service).layers:
+        for argument in stage.all("COPY"):
+            flags, _ = _copy_sources(argument)
+            assert flags.get("from") == "build", f"the image copies from elsewhere than the build stage: {argument}"
 
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_runs_as_a_non_root_user(service: str) -> None:
-    users = parse(service)[-1].all("USER")
+    users = resolve(service).all("USER")
     assert users, "no USER: the container would run as root"
     user = users[-1].split(":")[0]
     assert user not in ("root", "0")
@@ -143,7 +265,7 @@ def test_runs_as_a_non_root_user(service: str) -> None:
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_has_a_healthcheck_on_healthz(service: str) -> None:
-    checks = parse(service)[-1].all("HEALTHCHECK")
+    checks = resolve(service).all("HEALTHCHECK")
     assert len(checks) == 1
     check = checks[0]
     assert "CMD" in check and "/healthz" in check and ":8000" in check
@@ -152,24 +274,27 @@ def test_has_a_healthcheck_on_healthz(service: str) -> None:
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_entrypoint_is_the_uvicorn_factory_on_port_8000(service: str) -> None:
-    final = parse(service)[-1]
-    (entrypoint,) = final.all("ENTRYPOINT")
+    image = resolve(service)
+    (entrypoint,) = image.all("ENTRYPOINT")
     command = json.loads(entrypoint)
     target = f"feedback_{service}.app:create_app"
     assert command == ["uvicorn", "--factory", target, "--host", "0.0.0.0", "--port", "8000"]
     module, attribute = target.split(":")
     assert callable(getattr(importlib.import_module(module), attribute))
-    assert not final.all("CMD")
-    assert final.all("EXPOSE") == ["8000"]
+    assert not image.all("CMD")
+    assert image.all("EXPOSE") == ["8000"]
 
 
-def test_classify_image_has_voikko() -> None:
-    runs = " ".join(parse("classify")[-1].all("RUN"))
-    install = re.search(r"apt-get install ([^&;]+)", runs)
-    assert install, "no apt-get install in classify's final stage"
-    words = install.group(1).split()
-    assert "--no-install-recommends" in words
-    assert {"libvoikko1", "voikko-fi"} <= set(words)
+@pytest.mark.parametrize("service", SERVICES)
+def test_only_classify_gets_voikko(service: str) -> None:
+    image = resolve(service)
+    packages = _apt_packages(image)
+    if service != "classify":
+        assert not packages, f"{service} needs no Debian packages: {sorted(packages)}"
+        return
+    assert packages == {"libvoikko1", "voikko-fi"}
+    runs = " ".join(image.all("RUN"))
+    assert "--no-install-recommends" in runs
     assert "rm -rf /var/lib/apt/lists" in runs
 
 
@@ -178,7 +303,7 @@ def test_image_environment_is_read_by_the_service(
     service: str, service_environments: dict[str, ServiceEnvironment]
 ) -> None:
     names = set()
-    for argument in parse(service)[-1].all("ENV"):
+    for argument in resolve(service).all("ENV"):
         names.update(match.group(1) for match in re.finditer(r"([A-Za-z_][A-Za-z0-9_]*)=", argument))
     unknown = names - RUNTIME_VARIABLES - service_environments[service].variables.keys()
     assert not unknown, f"{service} does not read {sorted(unknown)}"
@@ -193,5 +318,5 @@ def test_dockerignore_keeps_the_context_small() -> None:
     for required in (".venv", "var", ".git", "tests"):
         assert required in patterns, f".dockerignore does not exclude {required}"
     assert any("__pycache__" in p for p in patterns) and any("pytest_cache" in p for p in patterns)
-    for kept in ("contracts", "services", "services/ingest", "services/classify", "services/notify"):
+    for kept in (*LIBRARIES, "services", *(f"services/{service}" for service in SERVICES)):
         assert kept not in patterns and f"/{kept}" not in patterns

@@ -47,11 +47,16 @@ def _declare_publisher(broker: KafkaBroker):  # noqa: ANN202 - FastStream's publ
     )
 
 
-class _BrokerPublisher:
+class BrokerPublisher:
+    """The relay's publisher: an outbox row to `feedback.responses.v1`, keyed by its response id, not waiting for
+    the acknowledgement (`enqueue` returns the awaitable that does, so a batch is in flight at once)."""
+
     def __init__(self, broker: KafkaBroker) -> None:
         self.publisher = _declare_publisher(broker)
+        self.enqueued = 0
 
     async def enqueue(self, row: OutboxRow) -> Awaitable[object]:
+        self.enqueued += 1
         return await self.publisher.publish(
             row.payload,
             key=row.response_id.encode(),
@@ -66,7 +71,7 @@ def _relay(settings: IngestSettings, store: IngestStore, registry: CollectorRegi
 
     async def connect() -> Publisher:
         broker = build_broker(settings, registry)
-        publisher = _BrokerPublisher(broker)
+        publisher = BrokerPublisher(broker)
         current["broker"] = broker
         await broker.connect()
         return publisher
