@@ -7,11 +7,11 @@ STAMP := $(VENV)/.installed
 # kubectl and docker-compose for validating the deployment (test).
 RUN_DEBS := libvoikko1 voikko-fi
 TEST_DEBS := $(RUN_DEBS) prometheus kubectl docker-compose
-PACKAGES := -e ./contracts -e ./runtime -e ./services/ingest -e ./services/classify -e ./services/notify -e ./cli
+PACKAGES := -e ./contracts -e ./runtime -e ./services/ingest -e ./services/classify -e ./services/notify -e ./services/workspace -e ./cli
 
 .PHONY: run test install schemas k8s-rules lint clean reliability bench bench-quick
 
-$(STAMP): contracts/pyproject.toml runtime/pyproject.toml services/ingest/pyproject.toml services/classify/pyproject.toml services/notify/pyproject.toml cli/pyproject.toml requirements-dev.txt
+$(STAMP): contracts/pyproject.toml runtime/pyproject.toml services/ingest/pyproject.toml services/classify/pyproject.toml services/notify/pyproject.toml services/workspace/pyproject.toml cli/pyproject.toml requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required" if sys.version_info < (3, 11) else 0)'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip

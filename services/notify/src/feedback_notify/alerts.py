@@ -14,10 +14,11 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from feedback_contracts.events import Reason, ResponseClassified
+from feedback_contracts.events import ResponseClassified
 from feedback_contracts.owners import Owner, OwnersDirectory
 from feedback_contracts.questionnaire import load_questionnaire
 from feedback_contracts.respondents import RespondentType
+from feedback_contracts.wording import explain
 
 from .delivery_log import Decision, NewDigestItem, NewJob, Snapshot
 from .keys import DeliveryKey
@@ -63,29 +64,6 @@ class Digest(BaseModel):
     owner_id: str
     owner_name: str
     items: list[Alert]
-
-
-def explain(reason: Reason, respondent_type: RespondentType) -> str:
-    """One routing reason in plain Finnish."""
-    match reason.kind:
-        case "reference":
-            return f"mainitsee luvun: ”{reason.match}”"
-        case "respondent_type":
-            return f"vastaajaryhmä: {respondent_type.label_fi}"
-        case "title":
-            return f"mainitsee luvun otsikon: ”{reason.match}”"
-        case "terms":
-            return "aihe: " + ", ".join(reason.terms)
-        case "similarity":
-            topic = ", ".join(reason.terms)
-            score = reason.score or 0.0
-            return (
-                f"aihe: {topic} (samankaltaisuus luvun tekstiin {score:.2f})" if topic else "aihe lähellä luvun tekstiä"
-            )
-        case "question":
-            return "kysymys koskee tätä lukua"
-        case _:
-            return "ei tunnistettua lukua, ohjattu oletusvastaanottajalle"
 
 
 def route_owners(event: ResponseClassified, directory: OwnersDirectory) -> list[list[str]]:

@@ -1,0 +1,1 @@
+"""The owners' workspace: where chapter owners work the paragraphs routed to them."""

@@ -1,0 +1,97 @@
+"""The workspace's store: statements as classified, the owners' items and what happened to them."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+ID = BigInteger().with_variant(Integer, "sqlite")
+
+# One row per statement: what the pages list and filter by.
+statements = Table(
+    "statements",
+    metadata,
+    Column("response_id", String(128), primary_key=True),
+    Column("survey_id", String(128), nullable=False),
+    Column("latest_revision", Integer, nullable=False),
+    Column("organization", String(300), nullable=False),
+    Column("respondent_type", String(64), nullable=False),
+    Column("first_received_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
+# Every classified revision, whole: the statement page shows any of them and what changed between them.
+revisions = Table(
+    "revisions",
+    metadata,
+    Column("response_id", String(128), ForeignKey("statements.response_id"), primary_key=True),
+    Column("revision", Integer, primary_key=True),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("classified_at", DateTime(timezone=True), nullable=False),
+    Column("event", Text, nullable=False),
+)
+
+# One item per owner, statement and section: the owner's unit of work. A new revision updates it in place.
+items = Table(
+    "items",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("owner_id", String(64), nullable=False),
+    Column("response_id", String(128), ForeignKey("statements.response_id"), nullable=False),
+    # '' for the paragraphs that matched no section (the default owner's queue).
+    Column("section_id", String(32), nullable=False),
+    Column("section_title", String(300), nullable=True),
+    Column("revision", Integer, nullable=False),
+    Column("respondent_type", String(64), nullable=False),
+    Column("organization", String(300), nullable=False),
+    # The routed paragraphs of this revision: [{"index", "question", "text", "score", "reasons"}].
+    Column("paragraphs", Text, nullable=False),
+    Column("paragraphs_digest", String(64), nullable=False),
+    Column("paragraph_count", Integer, nullable=False),
+    # Lowercased text of the paragraphs and the organisation, for the free-text filter.
+    Column("search_text", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("note", Text, nullable=True),
+    Column("withdrawn", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("state_changed_at", DateTime(timezone=True), nullable=False),
+    Column("first_acknowledged_at", DateTime(timezone=True), nullable=True),
+    Column("reminded_at", DateTime(timezone=True), nullable=True),
+    Column("escalated_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("owner_id", "response_id", "section_id", name="uq_items_owner_response_section"),
+)
+Index("ix_items_owner_state_updated", items.c.owner_id, items.c.state, items.c.updated_at)
+Index("ix_items_state_updated", items.c.state, items.c.updated_at)
+Index("ix_items_response", items.c.response_id)
+
+# What happened to each item, newest last: state changes with their notes, new revisions, reminders.
+item_events = Table(
+    "item_events",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("item_id", ID, ForeignKey("items.id"), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    # The owner role that acted, or 'system' for what the pipeline or the escalation did.
+    Column("actor", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("from_state", String(16), nullable=True),
+    Column("to_state", String(16), nullable=True),
+    Column("note", Text, nullable=True),
+    Column("revision", Integer, nullable=True),
+)
+Index("ix_item_events_item", item_events.c.item_id, item_events.c.id)
