@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Debian packages: Finnish morphology for the classifier (run and test); promtool and Prometheus,
 # kubectl and docker-compose for validating the deployment (test).
 RUN_DEBS := libvoikko1 voikko-fi
-TEST_DEBS := $(RUN_DEBS) prometheus kubectl docker-compose
+TEST_DEBS := $(RUN_DEBS) prometheus kubectl docker-compose chromium
 PACKAGES := -e ./contracts -e ./runtime -e ./services/ingest -e ./services/classify -e ./services/notify -e ./services/workspace -e ./cli
 
 .PHONY: run test install schemas k8s-rules lint clean reliability bench bench-quick
@@ -26,6 +26,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	@scripts/system-packages.sh $(TEST_DEBS)
+	@if command -v npm >/dev/null; then npm ci --prefix tests --no-audit --no-fund; else echo "npm not found: the workspace's accessibility (axe-core) tests will be skipped"; fi
 	$(PY) -m pytest
 
 reliability: $(STAMP)
