@@ -1,7 +1,8 @@
 """Events on Kafka, versioned; each model lives beside its topic name.
 
-Events are named in the past tense. Keys are the response id, so every revision of one response
-lands on the same partition and is processed in order.
+Events are named in the past tense. Keys of the statement events are the response id, so every revision of
+one response lands on the same partition and is processed in order; the workspace's reminders are keyed by
+the owner they are for.
 """
 
 from __future__ import annotations
@@ -10,17 +11,27 @@ import base64
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from .respondents import RespondentType
 from .responses import Answer, ResponseId
 
 RESPONSES_TOPIC = "feedback.responses.v1"
 CLASSIFIED_TOPIC = "feedback.classified.v1"
+# The workspace's reminders to owners and notices to the strategy office, delivered by notify.
+REMINDERS_TOPIC = "feedback.reminders.v1"
 DLQ_SUFFIX = ".dlq"
 RESPONSES_DLQ_TOPIC = RESPONSES_TOPIC + DLQ_SUFFIX
 CLASSIFIED_DLQ_TOPIC = CLASSIFIED_TOPIC + DLQ_SUFFIX
-ALL_TOPICS = (RESPONSES_TOPIC, CLASSIFIED_TOPIC, RESPONSES_DLQ_TOPIC, CLASSIFIED_DLQ_TOPIC)
+REMINDERS_DLQ_TOPIC = REMINDERS_TOPIC + DLQ_SUFFIX
+ALL_TOPICS = (
+    RESPONSES_TOPIC,
+    CLASSIFIED_TOPIC,
+    REMINDERS_TOPIC,
+    RESPONSES_DLQ_TOPIC,
+    CLASSIFIED_DLQ_TOPIC,
+    REMINDERS_DLQ_TOPIC,
+)
 
 # Header carrying the event's schema name, so a consumer can refuse what it does not understand.
 EVENT_TYPE_HEADER = "event-type"
@@ -147,6 +158,62 @@ class ResponseClassified(_Event):
             for owner in route.owners:
                 seen.setdefault(owner, None)
         return list(seen)
+
+
+# A reminder id names one reminder for good (notify's delivery key is made of it): letters, digits, "-", "_"
+# and ".", never only digits.
+REMINDER_ID_PATTERN = r"^[A-Za-z0-9_.-]*[A-Za-z_.-][A-Za-z0-9_.-]*$"
+
+
+class OverdueItem(_Event):
+    """An owner's item in the workspace (one statement, one section) still waiting to be read."""
+
+    item_id: int = Field(ge=1, description="The item's id in the workspace: its page is <workspace_url>/kohteet/<id>.")
+    owner_id: str = Field(description="The owner role the item was routed to.")
+    response_id: ResponseId
+    section_id: str | None = Field(description="The strategy section; None for paragraphs that matched no section.")
+    section_title: str | None = Field(description="The section's title from the strategy draft.")
+    organization: str = Field(description="The organisation the statement came from.")
+    respondent_type: RespondentType
+    paragraph_count: int = Field(ge=1, description="How many of the statement's paragraphs the item holds.")
+    waiting_since: AwareDatetime = Field(description="When the item arrived, or became new again.")
+    reminded_at: AwareDatetime | None = Field(
+        default=None, description="When its owner was reminded of it (in an escalation)."
+    )
+
+
+class ItemsOverdue(_Event):
+    """Items of the owners' workspace are still new after the configured working days. Topic
+    `feedback.reminders.v1`, key `recipient_owner_id`.
+
+    kind 'reminder': the recipient's own items waited `working_days` working days since they arrived;
+    'escalation': the recipient is the strategy office, and the items are still new `working_days` working
+    days after their owners were reminded. Each reminder id is delivered once, however often it is published.
+    """
+
+    schema_version: Literal[1] = Field(default=1, description="Version of this event's schema.")
+    reminder_id: str = Field(
+        pattern=REMINDER_ID_PATTERN, max_length=100, description="This reminder's id: notify delivers each id once."
+    )
+    kind: Literal["reminder", "escalation"] = Field(
+        description="reminder: to the items' owner; escalation: to the strategy office."
+    )
+    recipient_owner_id: str = Field(description="The owner role to tell.")
+    working_days: int = Field(
+        ge=1, description="reminder: working days the items have waited; escalation: working days since the reminder."
+    )
+    items: tuple[OverdueItem, ...] = Field(
+        min_length=1, description="The items, longest waiting first (at most a hundred of them are listed)."
+    )
+    item_count: int = Field(ge=1, description="How many items the reminder is about in all.")
+    workspace_url: str = Field(description="The workspace's address, for links to its pages.")
+    created_at: AwareDatetime = Field(description="When the workspace decided to remind.")
+
+    @model_validator(mode="after")
+    def _counts_every_listed_item(self) -> ItemsOverdue:
+        if self.item_count < len(self.items):
+            raise ValueError("item_count is less than the items listed")
+        return self
 
 
 class DeadLetter(_Event):

@@ -6,7 +6,15 @@ import json
 
 from pydantic import BaseModel
 
-from .events import CLASSIFIED_TOPIC, RESPONSES_TOPIC, DeadLetter, ResponseClassified, ResponseReceived
+from .events import (
+    CLASSIFIED_TOPIC,
+    REMINDERS_TOPIC,
+    RESPONSES_TOPIC,
+    DeadLetter,
+    ItemsOverdue,
+    ResponseClassified,
+    ResponseReceived,
+)
 from .owners import OwnersDirectory
 from .responses import SurveyResponse
 
@@ -14,6 +22,7 @@ CONTRACTS: dict[str, type[BaseModel]] = {
     "survey-response.schema.json": SurveyResponse,
     f"{RESPONSES_TOPIC}.schema.json": ResponseReceived,
     f"{CLASSIFIED_TOPIC}.schema.json": ResponseClassified,
+    f"{REMINDERS_TOPIC}.schema.json": ItemsOverdue,
     "dead-letter.schema.json": DeadLetter,
     "owners-directory.schema.json": OwnersDirectory,
 }

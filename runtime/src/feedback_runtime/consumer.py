@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -50,6 +51,17 @@ class DeadLetterMetrics:
             ["service", "topic"],
             registry=registry,
         )
+
+    @classmethod
+    def of(cls, registry: CollectorRegistry) -> DeadLetterMetrics:
+        """The registry's one counter: a service consuming several topics counts all of them in it."""
+        metrics = _DEAD_LETTER_METRICS.get(registry)
+        if metrics is None:
+            metrics = _DEAD_LETTER_METRICS[registry] = cls(registry)
+        return metrics
+
+
+_DEAD_LETTER_METRICS: weakref.WeakKeyDictionary[CollectorRegistry, DeadLetterMetrics] = weakref.WeakKeyDictionary()
 
 
 def dead_letter_of(record: Any, error: BaseException, service: str) -> DeadLetter:
@@ -90,7 +102,7 @@ class EventConsumer(Generic[E]):
         self.handle = handle
         self.on_parked = on_parked
         self.retry_pause = retry_pause
-        self.metrics = DeadLetterMetrics(registry)
+        self.metrics = DeadLetterMetrics.of(registry)
         self.dead_letters = broker.publisher(
             dlq_topic(topic), title="DeadLetter", description=f"Records of {topic} that {service} could not process."
         )

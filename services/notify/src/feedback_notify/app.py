@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from faststream.asgi import AsgiFastStream
 from prometheus_client import CollectorRegistry
 
-from feedback_contracts.events import CLASSIFIED_TOPIC, ResponseClassified
+from feedback_contracts.events import CLASSIFIED_TOPIC, REMINDERS_TOPIC, ItemsOverdue, ResponseClassified
 from feedback_contracts.owners import OwnersDirectory
 from feedback_runtime.asgi import consumer_app, on_event_loop
 from feedback_runtime.consumer import EventConsumer
@@ -21,7 +21,8 @@ from feedback_runtime.owners_watch import LiveOwners
 
 from .adapters import SmtpSender, WebhookSender
 from .api import admin_routes
-from .handlers import ClassifiedHandler
+from .handlers import ClassifiedHandler, RemindersHandler
+from .reminders import ReminderIntake, ReminderRenderer
 from .render import Renderer
 from .service import Dispatcher, HookSender, Intake, MailSender, NotifyMetrics
 from .settings import NotifySettings
@@ -74,7 +75,7 @@ def create_app(
     dispatcher = Dispatcher(
         store,
         directory,
-        Renderer(settings.notify_max_alert_chars, settings.statement_base_url),
+        Renderer.from_settings(settings),
         mail_sender,
         hooks or webhook_sender,
         metrics,
@@ -88,6 +89,7 @@ def create_app(
         # of its claim is left), so no job is sent twice by two workers; a worker that dies mid-send leaves
         # its jobs to others once the claim lapses.
         lease=timedelta(seconds=2 * max(settings.smtp_timeout_seconds, settings.webhook_timeout_seconds)),
+        reminders=ReminderRenderer.from_settings(settings),
     )
 
     broker = kafka_broker(settings, SERVICE, registry)
@@ -101,6 +103,18 @@ def create_app(
         handle=ClassifiedHandler(Intake(store, directory, metrics), dispatcher, metrics, now),
         registry=registry,
         on_parked=metrics.events.labels("dead_lettered").inc,
+    )
+    # The workspace's reminders and escalations, in a group of their own: delivered like alerts.
+    EventConsumer(
+        broker,
+        settings,
+        service=SERVICE,
+        topic=REMINDERS_TOPIC,
+        group_id=settings.notify_reminders_group_id,
+        event_type=ItemsOverdue,
+        handle=RemindersHandler(ReminderIntake(store, directory), dispatcher, metrics, now),
+        registry=registry,
+        on_parked=lambda: metrics.reminders.labels("unknown", "dead_lettered").inc(),
     )
     lag = lag_monitor(settings, settings.notify_group_id, CLASSIFIED_TOPIC, registry)
     worker: list[asyncio.Task[None]] = []

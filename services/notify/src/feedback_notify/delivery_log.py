@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 
 from .keys import DeliveryKey
 
-Mode = Literal["immediate", "digest"]
+Mode = Literal["immediate", "digest", "reminder"]
 Status = Literal["pending", "delivered", "dead"]
 
 
@@ -30,12 +30,13 @@ class Snapshot:
 
 @dataclass(frozen=True, slots=True)
 class NewJob:
-    """A delivery to queue: an alert (new, update, withdrawn) or a digest, to one owner on one channel."""
+    """A delivery to queue: an alert (new, update, withdrawn), a digest, or a workspace reminder (reminder,
+    escalation), to one owner on one channel."""
 
     key: DeliveryKey
-    kind: str  # new, update, withdrawn, digest
-    payload: dict[str, Any] | str  # what to render: the Alert or Digest, or already its JSON
-    received_at: datetime | None  # when ingest received the statement (the digest: its oldest item)
+    kind: str  # new, update, withdrawn, digest, reminder, escalation
+    payload: dict[str, Any] | str  # what to render: the Alert, Digest or ItemsOverdue, or already its JSON
+    received_at: datetime | None  # when ingest received the statement (the digest: its oldest item; a reminder: None)
 
     @property
     def owner_id(self) -> str:
@@ -47,7 +48,7 @@ class NewJob:
 
     @property
     def mode(self) -> Mode:
-        return "digest" if self.key.is_digest else "immediate"
+        return "digest" if self.key.is_digest else "reminder" if self.key.is_reminder else "immediate"
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +127,10 @@ class DeliveryLog(Protocol):
     async def record_revision(self, response_id: str, decide: Decide, now: datetime) -> Recorded:
         """In one transaction: each owner's snapshot of the response (by owner id) to `decide`, then what it
         decided written (a job or digest item already in the log is not added again)."""
+        ...
+
+    async def queue(self, new: list[NewJob], now: datetime) -> int:
+        """Queue deliveries whose keys are not in the log yet (sent, due or dead); how many were new."""
         ...
 
     async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Job]:

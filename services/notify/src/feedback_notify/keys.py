@@ -1,36 +1,46 @@
 """Delivery keys: the one name of each delivery in notify's log, in its Message-ID and webhook header.
 
 An alert's key is "<owner>:<channel>:<response id>:<revision>", a digest's "<owner>:<channel>:digest:<digest
-id>" (its day, or flush-<time>). Databases hold these strings and mail readers have seen the Message-IDs made
-of them: the text must never change. Owner ids and channels have no ":" (a response id may); a digest id is
-never only digits, so an alert of a response called "digest" is still told from a digest.
+id>" (its day, or flush-<time>), a workspace reminder's "<owner>:<channel>:reminder:<reminder id>". Databases
+hold these strings and mail readers have seen the Message-IDs made of them: the text must never change. Owner
+ids and channels have no ":" (a response id may); a digest id or a reminder id is never only digits (and a
+reminder id has no ":"), so an alert of a response called "digest" or "reminder" is still told from them.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
+from feedback_contracts.events import REMINDER_ID_PATTERN
+
 DIGEST = "digest"
+REMINDER = "reminder"
 
 
 @dataclass(frozen=True, slots=True)
 class DeliveryKey:
-    """One delivery: an owner's alert of one response revision, or an owner's digest, on one channel."""
+    """One delivery: an owner's alert of one response revision, an owner's digest, or a reminder from the
+    workspace, on one channel."""
 
     owner: str
     channel: str
     response_id: str | None = None  # an alert's
     revision: int | None = None  # an alert's
     digest_id: str | None = None  # a digest's
+    reminder_id: str | None = None  # a workspace reminder's (or escalation's)
 
     def __post_init__(self) -> None:
         if ":" in self.owner or ":" in self.channel or not self.owner or not self.channel:
             raise ValueError(f"not a delivery key's owner and channel: {self.owner!r}, {self.channel!r}")
         alert = self.response_id is not None and self.revision is not None
-        if alert == (self.digest_id is not None) or (self.response_id is None) != (self.revision is None):
-            raise ValueError("a delivery key names either a response revision or a digest")
+        forms = (alert, self.digest_id is not None, self.reminder_id is not None)
+        if sum(forms) != 1 or (self.response_id is None) != (self.revision is None):
+            raise ValueError("a delivery key names one of a response revision, a digest or a reminder")
         if self.digest_id is not None and (not self.digest_id or self.digest_id.isdigit()):
             raise ValueError(f"not a digest id: {self.digest_id!r}")
+        if self.reminder_id is not None and not re.fullmatch(REMINDER_ID_PATTERN, self.reminder_id):
+            raise ValueError(f"not a reminder id: {self.reminder_id!r}")
         if self.response_id == "" or (self.revision is not None and self.revision < 0):
             raise ValueError(f"not a response revision: {self.response_id!r}, {self.revision!r}")
 
@@ -42,15 +52,25 @@ class DeliveryKey:
     def digest(cls, owner: str, channel: str, digest_id: str) -> DeliveryKey:
         return cls(owner, channel, digest_id=digest_id)
 
+    @classmethod
+    def reminder(cls, owner: str, channel: str, reminder_id: str) -> DeliveryKey:
+        return cls(owner, channel, reminder_id=reminder_id)
+
     @property
     def is_digest(self) -> bool:
         return self.digest_id is not None
+
+    @property
+    def is_reminder(self) -> bool:
+        return self.reminder_id is not None
 
     @property
     def text(self) -> str:
         """The key as the delivery log stores it."""
         if self.digest_id is not None:
             return f"{self.owner}:{self.channel}:{DIGEST}:{self.digest_id}"
+        if self.reminder_id is not None:
+            return f"{self.owner}:{self.channel}:{REMINDER}:{self.reminder_id}"
         return f"{self.owner}:{self.channel}:{self.response_id}:{self.revision}"
 
     def __str__(self) -> str:
@@ -65,6 +85,8 @@ class DeliveryKey:
             return cls(owner, channel, response_id, int(revision))
         if rest.startswith(DIGEST + ":"):
             return cls(owner, channel, digest_id=rest[len(DIGEST) + 1 :])
+        if rest.startswith(REMINDER + ":"):
+            return cls(owner, channel, reminder_id=rest[len(REMINDER) + 1 :])
         raise ValueError(f"not a delivery key: {text!r}")
 
 

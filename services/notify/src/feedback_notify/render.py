@@ -3,6 +3,10 @@
 Nothing a respondent writes can become a header (single-line fields are folded, the email library
 encodes headers), markup (Jinja2 autoescapes the HTML part) or a clickable link (addresses, URLs and
 domain names in respondent text are defanged: "https[:]//esimerkki[.]fi").
+
+With the owners' workspace configured (WORKSPACE_BASE_URL and WORKSPACE_SECRET), every alert carries a personal
+sign-in link for its owner role (`feedback_runtime.signin`): an alert's opens the statement, a digest's the inbox.
+The link names the owner role and the statement's id, nothing of the respondent.
 """
 
 from __future__ import annotations
@@ -16,14 +20,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime, parseaddr
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from feedback_contracts.text import clean_line
+from feedback_runtime.signin import SignInLinks
 
 from .alerts import Alert, AlertParagraph, AlertSection, Digest
 from .keys import DeliveryKey
+
+if TYPE_CHECKING:
+    from .settings import NotifySettings
 
 SUBJECT_SECTIONS_SHOWN = 2
 _CHANGE_LABELS = {"added": "uusi kappale", "changed": "muutettu kappale", "removed": "poistettu kappale"}
@@ -65,6 +74,32 @@ class Rendered:
     subject: str
     text: str
     html: str
+    link: str | None = None  # the alert's link to the statement (or the digest's to the inbox), when there is one
+
+
+def validity(days: float) -> str:
+    """How long a link is valid, in Finnish: "14 päivää", "1 päivän", "12 tuntia"."""
+    if days >= 1 and float(days).is_integer():
+        return "1 päivän" if days == 1 else f"{int(days)} päivää"
+    hours = max(1, round(days * 24))
+    return "1 tunnin" if hours == 1 else f"{hours} tuntia"
+
+
+class WorkspaceLinks:
+    """Personal sign-in links to the owners' workspace, signed with the secret the workspace checks them with."""
+
+    def __init__(self, base_url: str, secret: str, link_days: float = 14) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.signer = SignInLinks(secret)
+        self.validity = validity(link_days)
+
+    def statement(self, owner_id: str, response_id: str) -> str:
+        """Signs `owner_id` in and opens the statement."""
+        return self.signer.url(self.base_url, owner_id, f"/lausunnot/{quote(response_id, safe='')}")
+
+    def inbox(self, owner_id: str) -> str:
+        """Signs `owner_id` in and opens their inbox."""
+        return self.signer.url(self.base_url, owner_id, "/saapuneet")
 
 
 def header_safe(text: str) -> str:
@@ -89,11 +124,18 @@ def _safe(alert: Alert) -> Alert:
 
 
 class Renderer:
-    """Renders alerts and digests, cutting very long ones at `max_chars` with a note."""
+    """Renders alerts and digests, cutting very long ones at `max_chars` with a note.
 
-    def __init__(self, max_chars: int = 100_000, statement_base_url: str | None = None) -> None:
+    Links: with `workspace`, personal sign-in links to the workspace; else, with `statement_base_url`,
+    <base>/<response_id>; else none.
+    """
+
+    def __init__(
+        self, max_chars: int = 100_000, statement_base_url: str | None = None, workspace: WorkspaceLinks | None = None
+    ) -> None:
         self.max_chars = max_chars
         self.base_url = statement_base_url.rstrip("/") if statement_base_url else None
+        self.workspace = workspace
         self.env = Environment(
             loader=PackageLoader("feedback_notify", "templates"),
             autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
@@ -102,17 +144,37 @@ class Renderer:
             keep_trailing_newline=True,
             auto_reload=False,  # the templates ship with the package: no stat() of each file per alert
         )
-        self.env.globals.update(section_label=section_label, change_label=_CHANGE_LABELS.get)
+        self.env.globals.update(
+            section_label=section_label,
+            change_label=_CHANGE_LABELS.get,
+            personal=workspace is not None,
+            link_validity=workspace.validity if workspace else None,
+        )
         self._alert_text = self.env.get_template("alert.txt.j2")
         self._alert_html = self.env.get_template("alert.html.j2")
 
-    def link(self, response_id: str) -> str | None:
+    @classmethod
+    def from_settings(cls, settings: NotifySettings) -> Renderer:
+        """As notify's settings say: sign-in links to the workspace when its address and secret are set."""
+        workspace = None
+        if settings.workspace_configured():
+            workspace = WorkspaceLinks(
+                settings.workspace_base_url,  # type: ignore[arg-type]
+                settings.workspace_secret.get_secret_value(),  # type: ignore[union-attr]
+                settings.workspace_link_days,
+            )
+        return cls(settings.notify_max_alert_chars, settings.statement_base_url, workspace)
+
+    def link(self, response_id: str, owner_id: str) -> str | None:
+        """Where the whole statement opens for this owner."""
+        if self.workspace is not None:
+            return self.workspace.statement(owner_id, response_id)
         return f"{self.base_url}/{quote(response_id, safe='')}" if self.base_url else None
 
     def alert(self, alert: Alert) -> Rendered:
         safe = _safe(alert)
         subject = self.subject(safe)
-        link = self.link(alert.response_id)
+        link = self.link(alert.response_id, alert.owner_id)
         context = dict(alert=safe, omitted=0, link=link, subject=subject)
         text = self._alert_text.render(**context)
         if len(text) > self.max_chars:  # rare: cut paragraphs from the end until it fits
@@ -123,7 +185,7 @@ class Renderer:
             sections, omitted = self._fit(safe.sections, text_of)
             context = dict(context, alert=safe.model_copy(update={"sections": sections}), omitted=omitted)
             text = self._alert_text.render(**context)
-        return Rendered(subject, text, self._alert_html.render(**context))
+        return Rendered(subject, text, self._alert_html.render(**context), link)
 
     def _fit(self, sections: list[AlertSection], render) -> tuple[list[AlertSection], int]:  # noqa: ANN001
         """Drop paragraphs from the end until the text fits; returns the kept sections and how many were left out."""
@@ -153,9 +215,12 @@ class Renderer:
         items = [_safe(item) for item in digest.items]
         subject = header_safe(f"Lausuntokoonti: {len(items)} lausuntoa – {digest.owner_name}")
         withdrawn = [item for item in items if item.kind == "withdrawn"]
-        grouped = _group_by_section([item for item in items if item.kind != "withdrawn"], self.link)
+        grouped = _group_by_section(
+            [item for item in items if item.kind != "withdrawn"], lambda rid: self.link(rid, digest.owner_id)
+        )
+        inbox = self.workspace.inbox(digest.owner_id) if self.workspace else None
         omitted = 0
-        context = dict(digest=digest, sections=grouped, withdrawn=withdrawn, omitted=0, subject=subject)
+        context = dict(digest=digest, sections=grouped, withdrawn=withdrawn, omitted=0, subject=subject, inbox=inbox)
         text = self.env.get_template("digest.txt.j2").render(**context)
         while len(text) > self.max_chars and any(st["paragraphs"] for sec in grouped for st in sec["statements"]):
             for section in reversed(grouped):
@@ -166,7 +231,7 @@ class Renderer:
                     break
             context["omitted"] = omitted
             text = self.env.get_template("digest.txt.j2").render(**context)
-        return Rendered(subject, text, self.env.get_template("digest.html.j2").render(**context))
+        return Rendered(subject, text, self.env.get_template("digest.html.j2").render(**context), inbox)
 
 
 def _group_by_section(items: list[Alert], link) -> list[dict]:  # noqa: ANN001
@@ -323,7 +388,8 @@ _PLAIN_NAME = re.compile(r"[A-Za-z0-9 !#$%&'*+/^_`{|}~-]+")  # atext and spaces,
 
 
 def webhook_payload(rendered: Rendered, payload: dict, shape: str) -> dict:
-    """The JSON body for the owner's webhook: the product's own shape, or Slack's or Teams' incoming webhooks."""
+    """The JSON body for the owner's webhook: the product's own shape, or Slack's or Teams' incoming webhooks.
+    Each carries the alert's link (in its text, and where the shape has a place for it, as a button or field)."""
     if shape == "slack":
         # Slack reads <...> as links and mentions: escape as its API asks.
         text = (
@@ -331,11 +397,22 @@ def webhook_payload(rendered: Rendered, payload: dict, shape: str) -> dict:
         )
         return {"text": text}
     if shape == "teams":
-        return {
+        card = {
             "@type": "MessageCard",
             "@context": "https://schema.org/extensions",
             "summary": rendered.subject,
             "title": rendered.subject,
             "text": rendered.text.replace("\n", "  \n"),
         }
-    return {"type": "feedback.alert", "subject": rendered.subject, "text": rendered.text, "alert": payload}
+        if rendered.link:
+            card["potentialAction"] = [
+                {"@type": "OpenUri", "name": _LINK_BUTTON, "targets": [{"os": "default", "uri": rendered.link}]}
+            ]
+        return card
+    body = {"type": "feedback.alert", "subject": rendered.subject, "text": rendered.text, "alert": payload}
+    if rendered.link:
+        body["link"] = rendered.link
+    return body
+
+
+_LINK_BUTTON = "Avaa lausuntopalvelussa"

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from feedback_contracts.events import ResponseClassified
+from feedback_contracts.events import ItemsOverdue, ResponseClassified
 from feedback_contracts.owners import Owner, OwnersDirectory
 
 from .adapters import PermanentDeliveryError, TransientDeliveryError
@@ -23,6 +23,8 @@ from .alerts import Alert, Digest, channels, decide, route_owners
 from .delivery_log import DeliveryLog, Job, Outcome
 from .keys import DeliveryKey
 from .pipeline import DeliveryPipeline
+from .reminders import KINDS as REMINDER_KINDS
+from .reminders import ReminderRenderer, reminder_webhook_payload
 from .render import Renderer, compose_email, webhook_payload
 
 log = logging.getLogger("feedback.notify")
@@ -80,6 +82,13 @@ class NotifyMetrics:
             "feedback_notify_events_total",
             "Classified events handled by notify, by outcome (handled, duplicate: nothing new, dead_lettered).",
             ["outcome"],
+            registry=registry,
+        )
+        self.reminders = Counter(
+            "feedback_notify_reminders_total",
+            "Reminders and escalations from the workspace, by kind (reminder, escalation) and outcome (queued, "
+            "duplicate: that reminder id was queued before, dead_lettered).",
+            ["kind", "outcome"],
             registry=registry,
         )
 
@@ -143,8 +152,10 @@ class Dispatcher:
         max_backoff: float = 300.0,
         give_up_after: timedelta = timedelta(hours=48),
         lease: timedelta = timedelta(minutes=5),
+        reminders: ReminderRenderer | None = None,
     ) -> None:
         self.lease = lease
+        self.reminders = reminders or ReminderRenderer()
         self.delivery_log, self.owners, self.renderer = delivery_log, owners, renderer
         self.mail, self.hooks, self.metrics = mail, hooks, metrics
         self.sender = sender
@@ -233,8 +244,12 @@ class Dispatcher:
             return Outcome(job.key, "released")  # waited too long for a worker: sending now could outlive the lease
         try:
             owner = self.owners().get(job.owner_id) or self.owners().owners_for(None)[0]
+            reminder = job.kind in REMINDER_KINDS
             if job.kind == "digest":
                 rendered = self.renderer.digest(Digest.model_validate(job.payload))
+            elif reminder:
+                names = {o.id: o.name for o in self.owners().owners}
+                rendered = self.reminders.render(ItemsOverdue.model_validate(job.payload), owner.id, names)
             else:
                 rendered = self.renderer.alert(Alert.model_validate(job.payload))
             if job.channel == "email":
@@ -252,8 +267,9 @@ class Dispatcher:
             else:
                 if owner.webhook is None:
                     raise PermanentDeliveryError(f"owner {owner.id} has no webhook any more")
+                shape = reminder_webhook_payload if reminder else webhook_payload
                 await self.hooks.send(
-                    str(owner.webhook), webhook_payload(rendered, job.payload, owner.webhook_format), job.key.text
+                    str(owner.webhook), shape(rendered, job.payload, owner.webhook_format), job.key.text
                 )
         except TransientDeliveryError as exc:
             return self._retry(job, str(exc))
