@@ -26,7 +26,8 @@ run: $(STAMP)
 
 test: $(STAMP)
 	@scripts/system-packages.sh $(TEST_DEBS)
-	@if command -v npm >/dev/null; then npm ci --prefix tests --no-audit --no-fund; else echo "npm not found: the workspace's accessibility (axe-core) tests will be skipped"; fi
+	@command -v npm >/dev/null || scripts/system-packages.sh npm
+	npm ci --prefix tests --no-audit --no-fund --silent
 	$(PY) -m pytest
 
 reliability: $(STAMP)

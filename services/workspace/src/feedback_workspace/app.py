@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from feedback_contracts.events import CLASSIFIED_TOPIC, ResponseClassified
@@ -27,8 +28,10 @@ from feedback_runtime.signin import SignInLinks
 
 from . import office, pages, signin
 from .auth import Forbidden, SignInRequired
+from .escalation import escalation_worker
 from .handlers import ClassifiedHandler
 from .metrics import WorkspaceMetrics
+from .oidc import oidc_sign_in
 from .settings import WorkspaceSettings
 from .store import WorkspaceStore
 from .web import make_templates, page
@@ -37,6 +40,8 @@ SERVICE = "workspace"
 STATIC = Path(__file__).parent / "static"
 # How often the items-by-state gauge is refreshed from the store.
 GAUGE_REFRESH_SECONDS = 15.0
+# How long stopping waits for an escalation round under way (its publishing) to finish.
+STOP_TIMEOUT_SECONDS = 15
 log = logging.getLogger("feedback.workspace")
 
 
@@ -60,6 +65,7 @@ def create_app(
     metrics = WorkspaceMetrics(registry)
     live_owners = LiveOwners(settings, lambda directory: directory, owners)
     store = WorkspaceStore(settings.database_url)
+    oidc = oidc_sign_in(settings)  # None unless OIDC_ISSUER is set: then the sign-in page offers it too
 
     broker = kafka_broker(settings, SERVICE, registry)
     EventConsumer(
@@ -74,6 +80,7 @@ def create_app(
         on_parked=metrics.events.labels("dead_lettered").inc,
     )
     lag = lag_monitor(settings, settings.workspace_group_id, CLASSIFIED_TOPIC, registry)
+    escalation = escalation_worker(broker, store, settings, lambda: live_owners.current, metrics, now)
 
     async def refresh_gauges() -> None:
         while True:
@@ -89,9 +96,13 @@ def create_app(
         await broker.start()
         lag.start()
         gauges = asyncio.create_task(refresh_gauges(), name="workspace-gauges")
+        reminding = asyncio.create_task(escalation.run(), name="workspace-escalation")
         try:
             yield
         finally:
+            escalation.stop()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(reminding, timeout=STOP_TIMEOUT_SECONDS)
             gauges.cancel()
             lag.stop()
             await broker.stop()
@@ -102,10 +113,11 @@ def create_app(
     app.state.settings = settings
     app.state.store = store
     app.state.metrics = metrics
+    app.state.escalation = escalation
     app.state.owners = live_owners
     app.state.links = SignInLinks(secret)
     app.state.templates = make_templates()
-    app.state.oidc = None
+    app.state.oidc = oidc
     app.add_middleware(
         SessionMiddleware,
         secret_key=secret,
@@ -123,6 +135,12 @@ def create_app(
     async def sign_in_required(request: Request, exc: SignInRequired) -> HTMLResponse:
         return page(request, "signin.html.j2", status_code=401, title="Kirjaudu sisään", token=None, owner_name=None,
                     problem=None, next_path=request.url.path, oidc=app.state.oidc is not None, signed_in=False)  # fmt: skip
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return page(request, "not_found.html.j2", status_code=404, title="Sivua ei löydy")
+        return PlainTextResponse(str(exc.detail), status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Forbidden)
     async def forbidden(request: Request, exc: Forbidden) -> HTMLResponse:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from feedback_contracts.respondents import RespondentType
@@ -13,7 +13,7 @@ from feedback_contracts.taxonomy import load_taxonomy
 
 from .auth import OfficeDep
 from .items import NO_SECTION
-from .pages import PAGE_SIZE, item_filter, store_of
+from .pages import PAGE_SIZE, flag, item_filter, number, store_of
 from .web import page
 
 router = APIRouter(prefix="/toimisto")
@@ -35,7 +35,7 @@ async def overview(request: Request, viewer: OfficeDep) -> HTMLResponse:
     counts = await store.counts_by_state()
     return page(
         request, "overview.html.j2", title="Toimiston yleiskuva", coverage=coverage, sections=sections_rows,
-        respondent_types=list(RespondentType), counts=counts, urlencode=urlencode,
+        respondent_types=list(RespondentType), counts=counts, urlencode=urlencode, wide=True,
     )  # fmt: skip
 
 
@@ -48,13 +48,14 @@ async def all_items(
     vastaajaryhma: str | None = None,
     haku: str | None = None,
     omistaja: str | None = None,
-    sivu: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    poistuneet: str | None = None,
+    sivu: str | None = None,
 ) -> HTMLResponse:
     """Every owner's items, with the same filters as the inbox and the owner's as well."""
-    where, problems = item_filter(None, tila, luku, vastaajaryhma, haku, omistaja)
+    withdrawn, page_number = flag(poistuneet), number(sivu, 1)
+    where, problems = item_filter(None, tila, luku, vastaajaryhma, haku, omistaja, withdrawn)
     store = store_of(request)
-    found, total = await store.items(where, PAGE_SIZE, (sivu - 1) * PAGE_SIZE)
-    counts = await store.state_counts(where)
+    found, counts, total = await store.page(where, PAGE_SIZE, (page_number - 1) * PAGE_SIZE)
     query = {
         k: v
         for k, v in {
@@ -63,13 +64,15 @@ async def all_items(
             "vastaajaryhma": vastaajaryhma,
             "haku": haku,
             "omistaja": omistaja,
+            "poistuneet": withdrawn and "1",
         }.items()
         if v
     }
     directory = request.app.state.owners.current
+    title = "Kaikki kohteet: poistuneet" if withdrawn else "Kaikki kohteet"
     return page(
-        request, "inbox.html.j2", title="Kaikki kohteet", items=found, total=total, counts=counts, where=where,
-        query=query, page_number=sivu, pages=max(1, -(-total // PAGE_SIZE)), problems=problems,
+        request, "inbox.html.j2", title=title, items=found, total=total, counts=counts, where=where,
+        query=query, page_number=page_number, pages=max(1, -(-total // PAGE_SIZE)), problems=problems,
         base="/toimisto/kohteet", urlencode=urlencode, owners=directory.owners, office_list=True,
     )  # fmt: skip
 
@@ -81,6 +84,4 @@ async def waiting(request: Request, viewer: OfficeDep) -> HTMLResponse:
     by_owner: dict[str, list[dict]] = {}
     for item in found:
         by_owner.setdefault(item["owner_id"], []).append(item)
-    directory = request.app.state.owners.current
-    names = {o.id: o.name for o in directory.owners}
-    return page(request, "waiting.html.j2", title="Pisimpään odottaneet", by_owner=by_owner, names=names)
+    return page(request, "waiting.html.j2", title="Pisimpään odottaneet", by_owner=by_owner, now=datetime.now(UTC))

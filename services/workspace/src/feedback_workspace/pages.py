@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from feedback_contracts.respondents import RespondentType
@@ -18,7 +18,10 @@ from .store import ItemFilter, ItemNotFound, WorkspaceStore
 from .web import page
 
 router = APIRouter()
-PAGE_SIZE = 25
+# Items per list page: each shows its paragraphs and reasons whole, so a page stays light to render.
+PAGE_SIZE = 10
+MAX_NUMBER = 100_000
+MAX_ITEM_ID = 2**62
 # How the list's query names the paragraphs that matched no section.
 NO_SECTION_QUERY = "-"
 
@@ -61,6 +64,19 @@ def item_filter(
     return where, problems
 
 
+def number(value: str | None, default: int | None, most: int = MAX_NUMBER) -> int | None:
+    """A positive number from the address, else `default`: a mistyped address shows a page, never an error."""
+    try:
+        found = int(value) if value and len(value) <= len(str(most)) else None
+    except ValueError:
+        found = None
+    return found if found is not None and 1 <= found <= most else default
+
+
+def flag(value: str | None) -> bool:
+    return value in ("1", "true", "on")
+
+
 @router.get("/", include_in_schema=False)
 async def home(viewer: ViewerDep) -> RedirectResponse:
     return RedirectResponse("/toimisto" if viewer.office else "/saapuneet", status_code=303)
@@ -74,32 +90,37 @@ async def inbox(
     luku: str | None = None,
     vastaajaryhma: str | None = None,
     haku: str | None = None,
-    sivu: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    poistuneet: str | None = None,
+    sivu: str | None = None,
 ) -> HTMLResponse:
-    """What was routed to the viewer's roles, newest first."""
-    where, problems = item_filter(viewer.owners, tila, luku, vastaajaryhma, haku)
+    """What was routed to the viewer's roles, newest first (or what edited statements no longer route to them)."""
+    withdrawn, page_number = flag(poistuneet), number(sivu, 1)
+    where, problems = item_filter(viewer.owners, tila, luku, vastaajaryhma, haku, poistuneet=withdrawn)
     store = store_of(request)
-    found, total = await store.items(where, PAGE_SIZE, (sivu - 1) * PAGE_SIZE)
-    counts = await store.state_counts(where)
-    query = {k: v for k, v in {"tila": tila, "luku": luku, "vastaajaryhma": vastaajaryhma, "haku": haku}.items() if v}
+    found, counts, total = await store.page(where, PAGE_SIZE, (page_number - 1) * PAGE_SIZE)
+    asked = {"tila": tila, "luku": luku, "vastaajaryhma": vastaajaryhma, "haku": haku, "poistuneet": withdrawn and "1"}
+    query = {k: v for k, v in asked.items() if v}
+    title = "Saapuneet: poistuneet" if withdrawn else "Saapuneet"
     return page(
-        request, "inbox.html.j2", title="Saapuneet", items=found, total=total, counts=counts, where=where,
-        query=query, page_number=sivu, pages=max(1, -(-total // PAGE_SIZE)), problems=problems, base="/saapuneet",
-        urlencode=urlencode,
+        request, "inbox.html.j2", title=title, items=found, total=total, counts=counts, where=where,
+        query=query, page_number=page_number, pages=max(1, -(-total // PAGE_SIZE)), problems=problems,
+        base="/saapuneet", urlencode=urlencode,
     )  # fmt: skip
 
 
 @router.get("/kohteet/{item_id}", response_class=HTMLResponse)
-async def item_page(request: Request, viewer: ViewerDep, item_id: int) -> HTMLResponse:
+async def item_page(request: Request, viewer: ViewerDep, item_id: str) -> HTMLResponse:
     item = await _visible_item(request, viewer, item_id)
     return page(request, "item.html.j2", title=f"{item['organization']}: {item['section_id'] or 'ei lukua'}", item=item)
 
 
-@router.post("/kohteet/{item_id}/tila", dependencies=[CheckedForm], response_model=None)
+@router.post("/kohteet/{item_id}/tila", response_model=None)
 async def change_state(
     request: Request,
     viewer: ViewerDep,
-    item_id: int,
+    # After the viewer: someone signed out gets the sign-in page; a post without this session's token, 403.
+    _checked: Annotated[None, CheckedForm],
+    item_id: str,
     tila: Annotated[str, Form()] = "",
     muistiinpano: Annotated[str, Form()] = "",
 ) -> RedirectResponse | HTMLResponse:
@@ -121,43 +142,51 @@ async def change_state(
             request, "item.html.j2", status_code=422, title="Virhe: " + item["organization"], item=item,
             errors=errors, entered={"tila": tila, "muistiinpano": muistiinpano},
         )  # fmt: skip
-    await store_of(request).set_state(item_id, viewer.actor, state, note or None, datetime.now(UTC))
+    await store_of(request).set_state(item["id"], viewer.actor, state, note or None, datetime.now(UTC))
     request.app.state.metrics.state_changed(item, state)
-    return RedirectResponse(f"/kohteet/{item_id}?tallennettu=1", status_code=303)
+    return RedirectResponse(f"/kohteet/{item['id']}?tallennettu=1", status_code=303)
 
 
 @router.get("/lausunnot/{response_id}", response_class=HTMLResponse)
 async def statement_page(
-    request: Request, viewer: ViewerDep, response_id: str, versio: Annotated[int | None, Query(ge=1)] = None
+    request: Request, viewer: ViewerDep, response_id: str, versio: str | None = None
 ) -> HTMLResponse:
     """The whole statement in the form's order, every paragraph with its routes; the viewer's own marked."""
     statement = await store_of(request).statement(response_id[:128])
     if statement is None:
+        forbid(not viewer.office)  # to an owner, a missing statement looks like another's: ids say nothing
         return page(request, "not_found.html.j2", status_code=404, title="Lausuntoa ei löydy")
     forbid(not viewer.office and not any(i["owner_id"] in viewer.owners for i in statement["items"]))
     revisions = statement["revisions"]
-    shown = next((r for r in revisions if r["revision"] == versio), revisions[0]) if versio else revisions[0]
+    asked = number(versio, None)
+    shown = next((r for r in revisions if r["revision"] == asked), revisions[0])
     earlier = next((r for r in revisions if r["revision"] < shown["revision"]), None)
     return page(
         request, "statement.html.j2", title=f"Lausunto: {statement['organization']}", statement=statement,
         shown=shown, changes=_changes(earlier, shown) if earlier else None, earlier=earlier,
-        paragraphs=_paragraph_rows(shown["event"], viewer),
+        paragraphs=_paragraph_rows(shown["event"], viewer, statement["items"] if shown is revisions[0] else []),
     )  # fmt: skip
 
 
-async def _visible_item(request: Request, viewer: ViewerDep, item_id: int) -> dict:
+async def _visible_item(request: Request, viewer: ViewerDep, item_id: str) -> dict:
+    found = number(item_id, None, MAX_ITEM_ID)
     try:
-        item = await store_of(request).item(item_id)
+        if found is None:
+            raise ItemNotFound(item_id)
+        item = await store_of(request).item(found)
     except ItemNotFound:
         raise Forbidden() from None  # the same answer as another's item: ids say nothing
     forbid(not viewer.may_see_owner(item["owner_id"]))
     return item
 
 
-def _paragraph_rows(event, viewer) -> list[dict]:  # noqa: ANN001
-    """Each paragraph of the revision with the sections it went to, whether it is the viewer's, and why."""
+def _paragraph_rows(event, viewer, items: list[dict]) -> list[dict]:  # noqa: ANN001
+    """Each paragraph of the revision with the sections it went to, whether it is the viewer's (with the viewer's
+    items of it, when `items` are the latest revision's), and why."""
+    items_of = {(i["owner_id"], i["section_id"]): i for i in items if i["owner_id"] in viewer.owners}
     routes_of: dict[int, list[dict]] = {}
     for route in event.routes:
+        own = [items_of[key] for o in route.owners if (key := (o, route.section_id or "")) in items_of]
         for routed in route.paragraphs:
             routes_of.setdefault(routed.paragraph, []).append(
                 {
@@ -167,6 +196,7 @@ def _paragraph_rows(event, viewer) -> list[dict]:  # noqa: ANN001
                     "score": routed.score,
                     "reasons": [r.model_dump(mode="json", exclude_defaults=True) for r in routed.reasons],
                     "mine": bool(set(route.owners) & viewer.owners),
+                    "items": own,
                 }
             )
     return [
@@ -184,8 +214,8 @@ def _paragraph_rows(event, viewer) -> list[dict]:  # noqa: ANN001
 
 def _changes(earlier: dict, shown: dict) -> list[dict]:
     """What changed between two revisions, paragraph by paragraph."""
-    before = [f"{p.question}: {p.text}" for p in earlier["event"].paragraphs]
-    after = [f"{p.question}: {p.text}" for p in shown["event"].paragraphs]
+    before = [(p.question, p.text) for p in earlier["event"].paragraphs]
+    after = [(p.question, p.text) for p in shown["event"].paragraphs]
     changes = []
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=before, b=after, autojunk=False).get_opcodes():
         if tag == "equal":

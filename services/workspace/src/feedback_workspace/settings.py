@@ -44,9 +44,16 @@ class WorkspaceSettings(ServiceSettings, OwnersSettings):
     workspace_escalation_interval_seconds: float = Field(
         default=60, gt=0, description="How often overdue items are looked for."
     )
-    oidc_issuer: str | None = Field(default=None, description="OpenID Connect issuer URL (production sign-in).")
-    oidc_client_id: str | None = Field(default=None, description="OpenID Connect client id.")
-    oidc_client_secret: SecretStr | None = Field(default=None, description="OpenID Connect client secret.")
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="OpenID Connect issuer URL (production sign-in; its discovery document is read from "
+        "ISSUER/.well-known/openid-configuration). Register WORKSPACE_BASE_URL/kirjaudu/oidc/paluu as the "
+        "client's redirect URI. Empty: sign-in links only.",
+    )
+    oidc_client_id: str | None = Field(default=None, description="OpenID Connect client id (required with the issuer).")
+    oidc_client_secret: SecretStr | None = Field(
+        default=None, description="OpenID Connect client secret; empty: a public client (PKCE protects the code)."
+    )
 
     def office_owners(self, default_owner: str) -> frozenset[str]:
         return frozenset(split_tokens(self.workspace_office_owners) or (default_owner,))

@@ -4,9 +4,9 @@ and the queries the pages make."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +14,16 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from feedback_contracts.events import ResponseClassified
+from feedback_contracts.events import ItemsOverdue, ResponseClassified
 from feedback_runtime.db import async_engine
 from feedback_runtime.migrations import migrate_on_start
 
+from .escalation import Candidate, Notice, Policy
 from .items import MAX_NOTE_CHARS, NO_SECTION, ItemChanges, State, StoredItem, decide, search_text
-from .tables import item_events, items, revisions, statements
+from .tables import item_events, items, reminders, revisions, statements
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+DecideOverdue = Callable[[list[Candidate], datetime, Policy], list[Notice]]
 SYSTEM = "system"
 
 
@@ -103,6 +105,22 @@ class WorkspaceStore:
                 .offset(offset)
             )
             return [_item(r) for r in rows.mappings()], total
+
+    async def page(self, where: ItemFilter, limit: int, offset: int = 0) -> tuple[list[dict], dict[State, int], int]:
+        """A page of items, newest first, the counts per state of the filter without its state, and how many
+        match in all (taken from those counts: one scan of the matching items fewer)."""
+        counts = await self.state_counts(where)
+        total = counts[where.state] if where.state is not None else sum(counts.values())
+        condition = _condition(where)
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(items)
+                .where(condition)
+                .order_by(items.c.updated_at.desc(), items.c.id.desc())
+                .limit(limit)
+                .offset(offset)
+            )
+            return [_item(r) for r in rows.mappings()], counts, total
 
     async def state_counts(self, where: ItemFilter) -> dict[State, int]:
         """How many items of the filter are in each state (the filter's own state ignored)."""
@@ -216,6 +234,89 @@ class WorkspaceStore:
             await conn.run_sync(work)
         return await self.item(item_id)
 
+    # Escalation ----------------------------------------------------------------------------------
+
+    async def record_overdue(self, now: datetime, policy: Policy, decide: DecideOverdue) -> list[Notice]:
+        """In one transaction: the items still new that may be overdue to `decide` (`escalation.plan`), then
+        what it decided recorded: the items marked reminded or escalated, their history, the events kept in
+        the outbox for publishing. Replicas running this at once take different items (skip locked)."""
+        now = now.astimezone(UTC)
+        # N working days are at least N calendar days: only items that old are read; `decide` counts working days.
+        not_reminded = or_(items.c.reminded_at.is_(None), items.c.reminded_at < items.c.state_changed_at)
+        reminded = and_(items.c.reminded_at.is_not(None), items.c.reminded_at >= items.c.state_changed_at)
+        not_escalated = or_(items.c.escalated_at.is_(None), items.c.escalated_at < items.c.reminded_at)
+        query = (
+            select(*_CANDIDATE_COLUMNS)
+            .where(
+                items.c.state == State.NEW.value,
+                items.c.withdrawn.is_(False),
+                or_(
+                    and_(not_reminded, items.c.state_changed_at <= now - timedelta(days=policy.reminder_days)),
+                    and_(reminded, not_escalated, items.c.reminded_at <= now - timedelta(days=policy.escalation_days)),
+                ),
+            )
+            .order_by(items.c.id)
+            .with_for_update(skip_locked=True)
+        )
+
+        def work(conn: Connection) -> list[Notice]:
+            candidates = [
+                Candidate(**{**row, **{name: utc(row[name]) for name in _CANDIDATE_TIMES}})
+                for row in conn.execute(query).mappings()
+            ]
+            notices = decide(candidates, now, policy)
+            for notice in notices:
+                marked = {"reminded_at": now} if notice.kind == "reminder" else {"escalated_at": now}
+                for start in range(0, len(notice.item_ids), _CHUNK):
+                    chunk = notice.item_ids[start : start + _CHUNK]
+                    conn.execute(update(items).where(items.c.id.in_(chunk)).values(**marked))
+                    conn.execute(
+                        insert(item_events),
+                        [dict(item_id=i, at=now, actor=SYSTEM, kind=notice.kind, from_state=None, to_state=None,
+                              note=None, revision=None) for i in chunk],
+                    )  # fmt: skip
+                conn.execute(
+                    insert(reminders).values(
+                        id=notice.event.reminder_id, kind=notice.kind, recipient_owner_id=notice.event.recipient_owner_id,
+                        item_count=len(notice.item_ids), event=notice.event.model_dump_json(), created_at=now,
+                    )
+                )  # fmt: skip
+            return notices
+
+        async with self.engine.begin() as conn:
+            return await conn.run_sync(work)
+
+    async def unpublished_reminders(self, limit: int) -> list[ItemsOverdue]:
+        """Reminders and escalations recorded but not yet acknowledged by the broker, oldest first."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(reminders.c.event)
+                .where(reminders.c.published_at.is_(None))
+                .order_by(reminders.c.created_at, reminders.c.id)
+                .limit(limit)
+            )
+            return [ItemsOverdue.model_validate_json(event) for event in rows.scalars()]
+
+    async def reminder_published(self, reminder_id: str, now: datetime) -> bool:
+        """Mark a reminder published; False if it already was (another replica, or a publish repeated)."""
+        async with self.engine.begin() as conn:
+            done = await conn.execute(
+                update(reminders)
+                .where(reminders.c.id == reminder_id, reminders.c.published_at.is_(None))
+                .values(published_at=now.astimezone(UTC))
+            )
+            return done.rowcount == 1
+
+
+# Items marked per statement when a reminder covers many.
+_CHUNK = 500
+_CANDIDATE_COLUMNS = (
+    items.c.id, items.c.owner_id, items.c.response_id, items.c.section_id, items.c.section_title,
+    items.c.organization, items.c.respondent_type, items.c.paragraph_count, items.c.state_changed_at,
+    items.c.reminded_at, items.c.escalated_at,
+)  # fmt: skip
+_CANDIDATE_TIMES = ("state_changed_at", "reminded_at", "escalated_at")
+
 
 def _condition(where: ItemFilter) -> Any:
     parts: list[Any] = [items.c.withdrawn.is_(where.withdrawn)]
@@ -229,13 +330,19 @@ def _condition(where: ItemFilter) -> Any:
         if where.section == NO_SECTION:
             parts.append(items.c.section_id == NO_SECTION)
         else:
-            parts.append(or_(items.c.section_id == where.section, items.c.section_id.like(where.section + ".%")))
+            below = _like_escaped(where.section) + ".%"
+            parts.append(or_(items.c.section_id == where.section, items.c.section_id.like(below, escape="\\")))
     if where.respondent_type:
         parts.append(items.c.respondent_type == where.respondent_type)
     if where.text:
-        pattern = "%" + where.text.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = "%" + _like_escaped(where.text.casefold()) + "%"
         parts.append(items.c.search_text.like(pattern, escape="\\"))
     return and_(*parts)
+
+
+def _like_escaped(text: str) -> str:
+    """`text` matched literally by LIKE ... ESCAPE '\\' (its %, _ and \\ are not wildcards)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _item(row: RowMapping) -> dict:

@@ -75,7 +75,10 @@ items = Table(
     Column("escalated_at", DateTime(timezone=True), nullable=True),
     UniqueConstraint("owner_id", "response_id", "section_id", name="uq_items_owner_response_section"),
 )
-Index("ix_items_owner_state_updated", items.c.owner_id, items.c.state, items.c.updated_at)
+# An owner's inbox in page order (newest first), all of it or one state; each also covers the list's counts
+# (migration 0003; bench/workspace.py measures them).
+Index("ix_items_owner_page", items.c.owner_id, items.c.withdrawn, items.c.updated_at, items.c.id)
+Index("ix_items_owner_state_page", items.c.owner_id, items.c.withdrawn, items.c.state, items.c.updated_at, items.c.id)
 Index("ix_items_state_updated", items.c.state, items.c.updated_at)
 Index("ix_items_response", items.c.response_id)
 
@@ -95,3 +98,18 @@ item_events = Table(
     Column("revision", Integer, nullable=True),
 )
 Index("ix_item_events_item", item_events.c.item_id, item_events.c.id)
+
+# The outbox of reminders and escalations: written in the transaction that marks the items, published to
+# feedback.reminders.v1 afterwards (again after a crash; notify delivers each id once).
+reminders = Table(
+    "reminders",
+    metadata,
+    Column("id", String(100), primary_key=True),  # the event's reminder_id
+    Column("kind", String(16), nullable=False),  # reminder, escalation
+    Column("recipient_owner_id", String(64), nullable=False),
+    Column("item_count", Integer, nullable=False),
+    Column("event", Text, nullable=False),  # the ItemsOverdue event's JSON, published as it is
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("published_at", DateTime(timezone=True), nullable=True),
+)
+Index("ix_reminders_unpublished", reminders.c.published_at, reminders.c.created_at)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from feedback_contracts.events import Reason
+from feedback_contracts.questionnaire import load_questionnaire
 from feedback_contracts.respondents import RespondentType
 from feedback_contracts.wording import explain
 
@@ -58,6 +60,16 @@ def finnish_time(value: datetime | None) -> str:
     return value.astimezone(HELSINKI).strftime("%-d.%-m.%Y klo %H.%M")
 
 
+def waited(since: datetime | None, now: datetime) -> str:
+    """How long something has waited, in Finnish: 'alle päivän', '1 päivän', '12 päivää'."""
+    if since is None:
+        return ""
+    days = (now - since).days
+    if days < 1:
+        return "alle päivän"
+    return "1 päivän" if days == 1 else f"{days} päivää"
+
+
 def respondent_label(code: str) -> str:
     try:
         return RespondentType(code).label_fi
@@ -71,6 +83,15 @@ def reason_text(reason: dict, respondent_type: str) -> str:
     except ValueError:
         rtype = RespondentType.MUNICIPALITY
     return explain(Reason.model_validate(reason), rtype)
+
+
+def question_label(number: int) -> str:
+    """'Kysymys 38: Tuleeko luvun 5 ...?': the form's question, so a paragraph is read in its context."""
+    try:
+        text = load_questionnaire().question(number).text
+    except (KeyError, LookupError, ValueError):
+        text = None
+    return f"Kysymys {number}: {text}" if text else f"Kysymys {number}"
 
 
 def section_label(section_id: str, title: str | None) -> str:
@@ -89,6 +110,9 @@ def make_templates() -> Jinja2Templates:
         aika=finnish_time,
         vastaajaryhma=respondent_label,
         luku=lambda item: section_label(item["section_id"], item.get("section_title")),
+        kysymys=question_label,
+        odottanut=waited,
+        ilman=lambda query, *keys: {k: v for k, v in query.items() if k not in keys},
     )
     env.globals.update(
         evidence_segments=evidence_segments,
@@ -101,12 +125,25 @@ def make_templates() -> Jinja2Templates:
     return templates
 
 
+def owner_names(request: Request) -> Callable[[str], str]:
+    """An owner role's name in the directory ('järjestelmä' for what the pipeline did), else its id."""
+    directory = request.app.state.owners.current
+
+    def name(owner_id: str) -> str:
+        if owner_id == "system":
+            return "järjestelmä"
+        owner = directory.get(owner_id)
+        return owner.name if owner is not None else owner_id
+
+    return name
+
+
 def page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     templates: Jinja2Templates = request.app.state.templates
     viewer = viewer_of(request)
     return templates.TemplateResponse(
         request,
         template,
-        {"viewer": viewer, "csrf_token": form_token(request), **context},
+        {"viewer": viewer, "csrf_token": form_token(request), "owner_name": owner_names(request), **context},
         status_code=status_code,
     )
