@@ -1,10 +1,11 @@
 # syntax=docker/dockerfile:1
-# The image of one service, the same definition for all three: the build argument SERVICE (ingest, classify or
-# notify) picks the service. Build from the repository root (the context needs contracts/, runtime/ and
-# services/<service>/):
-#   docker build --build-arg SERVICE=ingest   -t feedback-ingest .
-#   docker build --build-arg SERVICE=classify -t feedback-classify .
-#   docker build --build-arg SERVICE=notify   -t feedback-notify .
+# The image of one service, the same definition for all four: the build argument SERVICE (ingest, classify,
+# notify or workspace) picks the service. Build from the repository root (the context needs contracts/, runtime/
+# and services/<service>/):
+#   docker build --build-arg SERVICE=ingest    -t feedback-ingest .
+#   docker build --build-arg SERVICE=classify  -t feedback-classify .
+#   docker build --build-arg SERVICE=notify    -t feedback-notify .
+#   docker build --build-arg SERVICE=workspace -t feedback-workspace .
 # Dependencies come from the pyproject files of contracts/, runtime/ and services/<service>/, the same files
 # `make` installs from; no other service is in the image. What differs between the services (the Debian
 # packages one needs, the app uvicorn starts) is in the service-<name> stages below, and nowhere else.
@@ -17,8 +18,8 @@ ARG SERVICE
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN case "${SERVICE}" in \
-        ingest|classify|notify) ;; \
-        *) echo "build argument SERVICE must be ingest, classify or notify, not '${SERVICE}'" >&2; exit 1 ;; \
+        ingest|classify|notify|workspace) ;; \
+        *) echo "build argument SERVICE must be ingest, classify, notify or workspace, not '${SERVICE}'" >&2; exit 1 ;; \
     esac
 RUN python -m venv /opt/venv
 WORKDIR /src
@@ -41,6 +42,12 @@ ENTRYPOINT ["uvicorn", "--factory", "feedback_classify.app:create_app", "--host"
 
 FROM ${PYTHON_IMAGE} AS service-notify
 ENTRYPOINT ["uvicorn", "--factory", "feedback_notify.app:create_app", "--host", "0.0.0.0", "--port", "8000"]
+
+# The owners' workspace: its templates, static files and migrations are package data of feedback_workspace,
+# installed with it; nothing is fetched at run time. Its pages link with relative paths and its absolute URLs
+# (sign-in links, the OIDC callback) come from WORKSPACE_BASE_URL, so no proxy headers need to be trusted.
+FROM ${PYTHON_IMAGE} AS service-workspace
+ENTRYPOINT ["uvicorn", "--factory", "feedback_workspace.app:create_app", "--host", "0.0.0.0", "--port", "8000"]
 
 # The image: the service's stage, a non-root user and the virtualenv built above.
 FROM service-${SERVICE}

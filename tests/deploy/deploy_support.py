@@ -27,22 +27,24 @@ from pydantic.fields import FieldInfo
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"
 OVERLAYS = ("dev", "prod")
-SERVICES = ("ingest", "classify", "notify")
+SERVICES = ("ingest", "classify", "notify", "workspace")
 
 # Values for the variables the compose file requires (`${VAR:?...}`).
 COMPOSE_REQUIRED = {
     "INGEST_API_TOKENS": "test-form-token",
     "ADMIN_API_TOKENS": "test-admin-token",
     "POSTGRES_PASSWORD": "test-password",
+    "WORKSPACE_SECRET": "test-workspace-secret",
 }
 
 _SETTINGS = {
     "ingest": "feedback_ingest.settings:IngestSettings",
     "classify": "feedback_classify.settings:ClassifySettings",
     "notify": "feedback_notify.settings:NotifySettings",
+    "workspace": "feedback_workspace.settings:WorkspaceSettings",
 }
 # Settings a service refuses to start without although their field has a default (create_app checks).
-_REQUIRED_AT_START = {"ingest": {"INGEST_API_TOKENS"}}
+_REQUIRED_AT_START = {"ingest": {"INGEST_API_TOKENS"}, "workspace": {"WORKSPACE_SECRET"}}
 # Variables of the interpreter and the image, not of the service.
 RUNTIME_VARIABLES = {"PATH", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "PYTHONPATH", "TZ"}
 _OS_READ = re.compile(

@@ -6,6 +6,7 @@ import re
 import subprocess
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -105,6 +106,7 @@ def test_dependencies_wait_for_health_or_completion(compose_config: dict[str, An
     assert services["ingest"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services["notify"]["depends_on"]["mailpit"]["condition"] == "service_healthy"
     assert services["notify"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert services["workspace"]["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 
 def test_services_talk_to_the_real_kafka_idempotently(compose_config: dict[str, Any]) -> None:
@@ -168,7 +170,7 @@ def _mounts(service: dict[str, Any]) -> dict[str, str]:
 
 
 def test_owners_directory_is_mounted_where_the_services_read_it(compose_config: dict[str, Any]) -> None:
-    for service in ("classify", "notify"):
+    for service in ("classify", "notify", "workspace"):
         spec = compose_config["services"][service]
         target = spec["environment"]["OWNERS_FILE"]
         source = _mounts(spec)[target]
@@ -189,14 +191,10 @@ def test_prometheus_and_grafana_use_the_projects_configuration(compose_config: d
     assert "9090:9090" in ports["prometheus"] and "3000:3000" in ports["grafana"]
 
 
-def test_prometheus_compose_config_scrapes_the_three_services() -> None:
+def test_prometheus_compose_config_scrapes_the_four_services() -> None:
     config = yaml.safe_load((REPO / "deploy/prometheus/prometheus.compose.yml").read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    expected = {
-        "feedback-ingest": "ingest:8000",
-        "feedback-classify": "classify:8000",
-        "feedback-notify": "notify:8000",
-    }
+    expected = {f"feedback-{service}": f"{service}:8000" for service in SERVICES}
     assert set(jobs) == set(expected)
     for name, target in expected.items():
         targets = [t for sc in jobs[name]["static_configs"] for t in sc["targets"]]
@@ -214,3 +212,75 @@ def test_prometheus_compose_config_passes_promtool() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_workspace_keeps_its_items_in_the_workspace_database(compose_config: dict[str, Any]) -> None:
+    services = compose_config["services"]
+    workspace = services["workspace"]["environment"]
+    password = COMPOSE_REQUIRED["POSTGRES_PASSWORD"]
+    assert workspace["DATABASE_URL"] == f"postgresql://feedback:{password}@postgres:5432/workspace"
+    # PostgreSQL creates the database on a new volume, next to notify's.
+    assert "CREATE DATABASE workspace" in " ".join(services["postgres"]["entrypoint"])
+    # Nothing on disk but the read-only owners directory.
+    volumes = services["workspace"].get("volumes", [])
+    assert all((v["type"] if isinstance(v, dict) else "bind") == "bind" for v in volumes), volumes
+
+
+def test_notify_signs_its_alert_links_with_the_workspace_secret_and_address(compose_config: dict[str, Any]) -> None:
+    services = compose_config["services"]
+    workspace, notify = services["workspace"]["environment"], services["notify"]["environment"]
+    assert workspace["WORKSPACE_SECRET"] == notify["WORKSPACE_SECRET"] == COMPOSE_REQUIRED["WORKSPACE_SECRET"]
+    assert workspace["WORKSPACE_BASE_URL"] == notify["WORKSPACE_BASE_URL"]
+    # The address the links carry is where the workspace is published.
+    url = urlsplit(workspace["WORKSPACE_BASE_URL"])
+    assert url.hostname in {"localhost", "127.0.0.1"}
+    ports = services["workspace"]["ports"]
+    assert any(_published_port(port) == (url.port, 8000) for port in ports), ports
+
+
+def test_workspace_address_and_sign_in_provider_are_set_from_the_environment(tmp_path: Path) -> None:
+    env = {
+        **COMPOSE_REQUIRED,
+        "WORKSPACE_BASE_URL": "https://tyotila.example.org",
+        "OIDC_ISSUER": "https://login.example.org/realms/omahame",
+        "OIDC_CLIENT_ID": "feedback-workspace",
+        "OIDC_CLIENT_SECRET": "oidc-test",
+    }
+    result = compose("--env-file", _empty_env_file(tmp_path), "config", env=env)
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    workspace = services["workspace"]["environment"]
+    assert workspace["WORKSPACE_BASE_URL"] == services["notify"]["environment"]["WORKSPACE_BASE_URL"]
+    assert workspace["WORKSPACE_BASE_URL"] == "https://tyotila.example.org"
+    assert (workspace["OIDC_ISSUER"], workspace["OIDC_CLIENT_ID"], workspace["OIDC_CLIENT_SECRET"]) == (
+        "https://login.example.org/realms/omahame",
+        "feedback-workspace",
+        "oidc-test",
+    )
+
+
+def _published_port(port: Any) -> tuple[int | None, int]:
+    """(published, target) of a `ports` entry, long or short syntax."""
+    if isinstance(port, dict):
+        published = port.get("published")
+        return (int(published) if published is not None else None, int(port["target"]))
+    parts = str(port).split("/")[0].split(":")
+    return (int(parts[-2]) if len(parts) > 1 else None, int(parts[-1]))
+
+
+def _host_ip(port: Any) -> str:
+    if isinstance(port, dict):
+        return port.get("host_ip", "")
+    parts = str(port).split("/")[0].split(":")
+    return parts[0] if len(parts) == 3 else ""
+
+
+def test_only_the_ingest_api_is_published_on_all_interfaces(compose_config: dict[str, Any]) -> None:
+    """The workspace, the other services and the tools are on 127.0.0.1: the workspace is opened to others only
+    through a TLS proxy, because its session cookie is Secure."""
+    for name, service in compose_config["services"].items():
+        for port in service.get("ports", []):
+            if name == "ingest":
+                continue
+            assert _host_ip(port) == "127.0.0.1", f"{name} publishes {port} on all interfaces"
+    assert any(_host_ip(port) in ("", "0.0.0.0") for port in compose_config["services"]["ingest"]["ports"])

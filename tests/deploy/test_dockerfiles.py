@@ -1,11 +1,13 @@
-"""The service images: one Dockerfile for all three, the build argument SERVICE picking the service. Resolved for
+"""The service images: one Dockerfile for all four, the build argument SERVICE picking the service. Resolved for
 each service (as `docker build --build-arg SERVICE=<service>` resolves it), the image is built from the
 repository root with only contracts, runtime and that service installed (from their pyproject files, as `make`
 does), a slim final stage running as a non-root user, with a HEALTHCHECK and that service's uvicorn factory
-entrypoint; classify's also has voikko. Static: no container engine is needed."""
+entrypoint; classify's also has voikko; the workspace's templates and static files reach its image. Static: no
+container engine is needed."""
 
 from __future__ import annotations
 
+import fnmatch
 import importlib
 import json
 import re
@@ -320,3 +322,59 @@ def test_dockerignore_keeps_the_context_small() -> None:
     assert any("__pycache__" in p for p in patterns) and any("pytest_cache" in p for p in patterns)
     for kept in (*LIBRARIES, "services", *(f"services/{service}" for service in SERVICES)):
         assert kept not in patterns and f"/{kept}" not in patterns
+
+
+def _dockerignore() -> list[str]:
+    return [
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
+
+
+def _ignored(path: str, patterns: list[str]) -> bool:
+    """Whether the build context leaves `path` out: the last matching pattern wins, `!` keeps; a pattern matching
+    a folder leaves out what is in it. (fnmatch's `*` also crosses `/`, so this errs on the side of leaving out.)"""
+    parts = path.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    ignored = False
+    for pattern in patterns:
+        keep = pattern.startswith("!")
+        pattern = pattern.removeprefix("!").strip("/")
+        anywhere = pattern.startswith("**/")
+        tail = pattern.removeprefix("**/")
+        for prefix in prefixes:
+            candidates = (
+                ["/".join(prefix.split("/")[i:]) for i in range(prefix.count("/") + 1)] if anywhere else [prefix]
+            )
+            if any(fnmatch.fnmatchcase(candidate, tail if anywhere else pattern) for candidate in candidates):
+                ignored = not keep
+                break
+    return ignored
+
+
+def test_dockerignore_check_is_not_vacuous() -> None:
+    patterns = _dockerignore()
+    assert _ignored("services/workspace/tests/test_x.py", patterns)
+    assert _ignored("services/workspace/src/feedback_workspace/__pycache__/app.cpython-311.pyc", patterns)
+    assert _ignored(".venv/bin/python", patterns)
+    assert not _ignored("services/workspace/pyproject.toml", patterns)
+
+
+def test_the_workspace_image_gets_its_templates_static_files_and_migrations() -> None:
+    """They are package data of feedback_workspace: the build context must carry them for pip to install them."""
+    package = REPO / "services" / "workspace" / "src" / "feedback_workspace"
+    patterns = _dockerignore()
+    data = [
+        path
+        for folder in ("templates", "static", "migrations")
+        for path in (package / folder).rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    ]
+    assert any(p.suffix == ".j2" for p in data) and any(p.suffix == ".css" for p in data)
+    left_out = [str(p.relative_to(REPO)) for p in data if _ignored(str(p.relative_to(REPO)), patterns)]
+    assert not left_out, f".dockerignore leaves the workspace's files out of the image: {left_out}"
+    # The image's only source of them is the service's folder, which the build copies whole.
+    assert "services/workspace" in {
+        _normal(s) for a in resolve("workspace").build.all("COPY") for s in _copy_sources(a)[1]
+    }

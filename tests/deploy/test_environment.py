@@ -16,11 +16,18 @@ from deploy_support import OVERLAYS, SERVICES, ServiceEnvironment, container_env
 SOURCES = [("compose", None)] + [("k8s", overlay) for overlay in OVERLAYS]
 # Settings with a default that no deployment may rely on: each entry names the variables of which one
 # must be set. The default databases are SQLite files inside the (read-only) container, and without
-# admin tokens the admin endpoints are off.
+# admin tokens the admin endpoints are off. The workspace's default address is a developer's machine; without
+# it and the workspace's secret, notify's alerts carry no sign-in link.
 DEPLOYMENT_REQUIRED = {
     "ingest": [frozenset({"DATABASE_URL", "INGEST_DATABASE_URL"}), frozenset({"ADMIN_API_TOKENS"})],
     "classify": [frozenset({"ADMIN_API_TOKENS"})],
-    "notify": [frozenset({"DATABASE_URL", "NOTIFY_DATABASE_URL"}), frozenset({"ADMIN_API_TOKENS"})],
+    "notify": [
+        frozenset({"DATABASE_URL", "NOTIFY_DATABASE_URL"}),
+        frozenset({"ADMIN_API_TOKENS"}),
+        frozenset({"WORKSPACE_BASE_URL"}),
+        frozenset({"WORKSPACE_SECRET"}),
+    ],
+    "workspace": [frozenset({"DATABASE_URL", "WORKSPACE_DATABASE_URL"}), frozenset({"WORKSPACE_BASE_URL"})],
 }
 
 
@@ -50,6 +57,13 @@ def test_discovery_finds_the_settings(service_environments: dict[str, ServiceEnv
     assert {"DATABASE_URL", "NOTIFY_DATABASE_URL", "ADMIN_API_TOKENS", "STATEMENT_BASE_URL"} <= notify.keys()
     assert "NOTIFY_DELIVERY_DB" not in notify, "notify's delivery log is in DATABASE_URL now"
     assert frozenset({"INGEST_API_TOKENS"}) in service_environments["ingest"].required
+    workspace = service_environments["workspace"].variables
+    assert {"WORKSPACE_SECRET", "WORKSPACE_BASE_URL", "WORKSPACE_GROUP_ID", "OWNERS_FILE"} <= workspace.keys()
+    assert {"DATABASE_URL", "WORKSPACE_DATABASE_URL", "OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET"} <= (
+        workspace.keys()
+    )
+    assert frozenset({"WORKSPACE_SECRET"}) in service_environments["workspace"].required
+    assert {"WORKSPACE_BASE_URL", "WORKSPACE_SECRET"} <= notify.keys()
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -125,10 +139,24 @@ def test_settings_load_from_the_deployed_environment(
         if overlay != "prod":  # prod's URL is in a Secret that is not in the repository
             assert settings.database_url.startswith("postgresql://")
             assert settings.database_url.endswith("/notify")
+        # Every alert carries a sign-in link to the workspace.
+        assert settings.workspace_configured()
         if overlay == "prod":
             assert settings.smtp_security == "starttls"
             assert settings.smtp_username and settings.smtp_password
             assert settings.webhook_secret
-            assert settings.statement_base_url and settings.statement_base_url.startswith("https://")
+            assert settings.workspace_base_url.startswith("https://")
         else:  # Mailpit: plain SMTP without authentication
             assert settings.smtp_security == "none" and not settings.smtp_username
+    if service == "workspace":
+        assert settings.workspace_secret.get_secret_value(), "the workspace refuses to start without it"
+        assert "DATABASE_URL" in env
+        if overlay != "prod":  # prod's URL is in a Secret that is not in the repository
+            assert settings.database_url.startswith("postgresql://")
+            assert settings.database_url.endswith("/workspace")
+        if overlay == "prod":
+            assert settings.workspace_base_url.startswith("https://") and settings.workspace_secure_cookies
+            assert settings.oidc_issuer and settings.oidc_client_id and settings.oidc_client_secret
+        # Alerts link where the workspace is: notify is given the same address.
+        notify = _environment(source, overlay, "notify", service_environments, compose_config, rendered)
+        assert notify["WORKSPACE_BASE_URL"] == env["WORKSPACE_BASE_URL"]

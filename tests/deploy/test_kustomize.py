@@ -1,20 +1,21 @@
 """deploy/k8s: both overlays render; core objects validate against the Kubernetes schema; Strimzi, KEDA
 and prometheus-operator resources hang together; the services run locked down and reach Kafka as
-their own users."""
+their own users; from outside, only ingest's API and the workspace's pages are reachable."""
 
 from __future__ import annotations
 
 import copy
 import re
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
 import yaml
 from deploy_support import K8S, OVERLAYS, REPO, SERVICES, container_environment, find, one, service_container
 
-from feedback_contracts.events import ALL_TOPICS, CLASSIFIED_TOPIC, RESPONSES_TOPIC, dlq_topic
+from feedback_contracts.events import ALL_TOPICS, CLASSIFIED_TOPIC, REMINDERS_TOPIC, RESPONSES_TOPIC, dlq_topic
 
 KUBERNETES_VERSION = "1.30.0"
 NAMESPACES = {"dev": "feedback-dev", "prod": "feedback"}
@@ -25,9 +26,23 @@ CUSTOM = {
     "keda.sh/v1alpha1": {"ScaledObject", "TriggerAuthentication"},
     "monitoring.coreos.com/v1": {"ServiceMonitor", "PrometheusRule"},
 }
-PARTITIONS = {RESPONSES_TOPIC: 12, CLASSIFIED_TOPIC: 12, dlq_topic(RESPONSES_TOPIC): 3, dlq_topic(CLASSIFIED_TOPIC): 3}
+PARTITIONS = {
+    RESPONSES_TOPIC: 12,
+    CLASSIFIED_TOPIC: 12,
+    REMINDERS_TOPIC: 3,
+    dlq_topic(RESPONSES_TOPIC): 3,
+    dlq_topic(CLASSIFIED_TOPIC): 3,
+    dlq_topic(REMINDERS_TOPIC): 3,
+}
+# Scaled on lag by KEDA: the service, the topic and the group's variable.
 CONSUMES = {"classify": RESPONSES_TOPIC, "notify": CLASSIFIED_TOPIC}
 GROUP_VARIABLE = {"classify": "CLASSIFY_GROUP_ID", "notify": "NOTIFY_GROUP_ID"}
+# Every consumer group of each service, by the variable that names it.
+GROUP_VARIABLES = {
+    "classify": ("CLASSIFY_GROUP_ID",),
+    "notify": ("NOTIFY_GROUP_ID", "NOTIFY_REMINDERS_GROUP_ID"),
+    "workspace": ("WORKSPACE_GROUP_ID",),
+}
 # Least privilege: (resource type, name) -> operations, per service.
 ACLS = {
     "ingest": {("topic", RESPONSES_TOPIC): {"Describe", "Write"}},
@@ -41,8 +56,21 @@ ACLS = {
         ("topic", CLASSIFIED_TOPIC): {"Describe", "Read"},
         ("group", "feedback-notify"): {"Read"},
         ("topic", dlq_topic(CLASSIFIED_TOPIC)): {"Describe", "Write"},
+        ("topic", REMINDERS_TOPIC): {"Describe", "Read"},
+        ("group", "feedback-notify-reminders"): {"Read"},
+        ("topic", dlq_topic(REMINDERS_TOPIC)): {"Describe", "Write"},
+    },
+    "workspace": {
+        ("topic", CLASSIFIED_TOPIC): {"Describe", "Read"},
+        ("group", "feedback-workspace"): {"Read"},
+        ("topic", dlq_topic(CLASSIFIED_TOPIC)): {"Describe", "Write"},
+        ("topic", REMINDERS_TOPIC): {"Describe", "Write"},
     },
 }
+# Reached from outside the namespace, through the ingress controller.
+EXPOSED = ("ingest", "workspace")
+# The workspace's Ingress may route its pages, never these.
+WORKSPACE_INTERNAL = {"/metrics", "/healthz", "/readyz"}
 
 
 def _is_custom(obj: dict[str, Any]) -> bool:
@@ -223,11 +251,14 @@ def test_each_service_has_its_own_kafka_user_with_least_privilege(
             if resource["type"] == "topic":
                 assert resource["name"] in topics, f"{service}'s ACL names topic {resource['name']}, not a KafkaTopic"
         assert granted == ACLS[service], service
-    # The groups in the ACLs are the ones the services use.
-    for service, variable in GROUP_VARIABLE.items():
-        group = _env(service_container(objects, service))[variable]["value"]
-        assert (("group", group)) in ACLS[service]
-        assert service_environments[service].variables[variable].default == group
+    # The groups in the ACLs are the ones the services use, and no others.
+    for service, variables in GROUP_VARIABLES.items():
+        groups = set()
+        for variable in variables:
+            group = _env(service_container(objects, service))[variable]["value"]
+            assert service_environments[service].variables[variable].default == group
+            groups.add(group)
+        assert {name for kind, name in ACLS[service] if kind == "group"} == groups, service
 
 
 def test_prod_services_reach_kafka_over_tls_as_their_own_user(rendered: dict[str, list[dict[str, Any]]]) -> None:
@@ -405,7 +436,7 @@ def test_owners_directory_is_a_configmap_mounted_where_the_services_read_it(
 ) -> None:
     objects = rendered[overlay]
     example = (REPO / "config" / "owners.example.yaml").read_text()
-    for service in ("classify", "notify"):
+    for service in ("classify", "notify", "workspace"):
         deployment = one(objects, "Deployment", f"feedback-{service}")
         container = service_container(objects, service)
         owners_file = PurePosixPath(_env(container)["OWNERS_FILE"]["value"])
@@ -453,10 +484,61 @@ def test_notify_keeps_its_state_in_postgres_and_shares_the_admin_tokens(
     assert [name for name, v in volumes.items() if "emptyDir" in v] == ["tmp"]
 
 
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_workspace_keeps_its_items_in_postgres_and_shares_its_secret_and_address_with_notify(
+    overlay: str, rendered: dict[str, list[dict[str, Any]]]
+) -> None:
+    objects = rendered[overlay]
+    workspace, notify = service_container(objects, "workspace"), service_container(objects, "notify")
+    assert _secret_ref(workspace, "DATABASE_URL") == {"name": "feedback-workspace-database", "key": "url"}
+    assert _env(workspace)["WORKSPACE_MIGRATE_ON_START"]["value"] == "true"
+    # notify signs the alerts' links with the secret the workspace checks them with, for the address and the
+    # lifetime the workspace uses: one Secret, one ConfigMap.
+    assert _secret_ref(workspace, "WORKSPACE_SECRET") == {"name": "feedback-workspace-secret", "key": "secret"}
+    assert _secret_ref(notify, "WORKSPACE_SECRET") == _secret_ref(workspace, "WORKSPACE_SECRET")
+    for variable in ("WORKSPACE_BASE_URL", "WORKSPACE_LINK_DAYS"):
+        assert "configMapKeyRef" in _env(workspace)[variable]["valueFrom"], variable
+        assert _env(notify)[variable]["valueFrom"] == _env(workspace)[variable]["valueFrom"], variable
+    # Stateless apart from PostgreSQL: nothing writable but /tmp.
+    volumes = {v["name"]: v for v in _pod_spec(one(objects, "Deployment", "feedback-workspace"))["volumes"]}
+    writable = [m["mountPath"] for m in workspace["volumeMounts"] if not m.get("readOnly")]
+    assert writable == ["/tmp"], writable
+    assert [name for name, v in volumes.items() if "emptyDir" in v] == ["tmp"]
+
+
+def test_prod_workspace_signs_people_in_with_openid_connect(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    workspace = service_container(rendered["prod"], "workspace")
+    env = _env(workspace)
+    assert env["OIDC_ISSUER"]["value"].startswith("https://")
+    assert env["OIDC_CLIENT_ID"]["value"]
+    assert _secret_ref(workspace, "OIDC_CLIENT_SECRET") == {"name": "feedback-workspace-oidc", "key": "client-secret"}
+    # Secure session cookies: the default, and nothing turns it off.
+    assert env.get("WORKSPACE_SECURE_COOKIES", {"value": "true"})["value"] == "true"
+
+
+def test_dev_workspace_uses_the_throwaway_postgres_and_links_through_a_port_forward(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    objects = rendered["dev"]
+    workspace = service_container(objects, "workspace")
+    env = container_environment(objects, workspace, lambda name: pytest.fail(f"dev has no value for {name}"))
+    assert env["DATABASE_URL"] == "postgresql://feedback:dev-only-password@feedback-postgres:5432/workspace"
+    assert env["WORKSPACE_SECRET"] and env["WORKSPACE_BASE_URL"] == "http://localhost:8003"
+    assert not {"OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET"} & env.keys()
+    postgres = one(objects, "StatefulSet", "feedback-postgres")
+    init_volume = next(v for v in _pod_spec(postgres)["volumes"] if v["name"] == "init")
+    init = one(objects, "ConfigMap", init_volume["configMap"]["name"])
+    assert any("CREATE DATABASE workspace" in sql for sql in init["data"].values())
+    policy = one(objects, "NetworkPolicy", "feedback-postgres")
+    admitted = [peer for rule in policy["spec"]["ingress"] for peer in rule["from"]]
+    assert any(_matches(peer["podSelector"], _pod_labels(objects, "workspace")) for peer in admitted)
+
+
 def test_prod_notify_mails_over_starttls_with_credentials_and_links_statements(
     rendered: dict[str, list[dict[str, Any]]],
 ) -> None:
-    notify = service_container(rendered["prod"], "notify")
+    objects = rendered["prod"]
+    notify = service_container(objects, "notify")
     env = _env(notify)
     assert env["SMTP_SECURITY"]["value"] == "starttls"
     for variable, key in (
@@ -466,8 +548,11 @@ def test_prod_notify_mails_over_starttls_with_credentials_and_links_statements(
         ("SMTP_PASSWORD", "password"),
     ):
         assert _secret_ref(notify, variable) == {"name": "feedback-smtp", "key": key}, variable
-    assert env["STATEMENT_BASE_URL"]["value"].startswith("https://")
-    assert not env["STATEMENT_BASE_URL"]["value"].endswith("/")
+    # The alerts link to the statement in the workspace, at the host of its Ingress, over https.
+    url = container_environment(objects, notify, lambda name: "placeholder")["WORKSPACE_BASE_URL"]
+    assert url.startswith("https://") and not url.endswith("/")
+    assert urlsplit(url).hostname == _ingress_host(one(objects, "Ingress", "feedback-workspace"))
+    assert "STATEMENT_BASE_URL" not in env, "with the workspace configured notify ignores it"
 
 
 def test_dev_notify_uses_the_throwaway_postgres(rendered: dict[str, list[dict[str, Any]]]) -> None:
@@ -524,11 +609,11 @@ def test_network_policies_deny_by_default(overlay: str, rendered: dict[str, list
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_only_ingest_takes_traffic_from_outside_the_namespace(
+def test_only_ingest_and_the_workspace_take_traffic_from_outside_the_namespace(
     overlay: str, rendered: dict[str, list[dict[str, Any]]]
 ) -> None:
     objects = rendered[overlay]
-    ingest_labels = _pod_labels(objects, "ingest")
+    exposed = [_pod_labels(objects, service) for service in EXPOSED]
     for policy in find(objects, "NetworkPolicy"):
         for rule in policy["spec"].get("ingress", []):
             assert rule.get("from"), f"{policy['metadata']['name']}: an ingress rule without `from` admits everyone"
@@ -536,10 +621,16 @@ def test_only_ingest_takes_traffic_from_outside_the_namespace(
                 assert "ipBlock" not in peer, policy["metadata"]["name"]
                 if "namespaceSelector" in peer and not _is_prometheus(peer):
                     selector = policy["spec"]["podSelector"]
-                    assert selector and _matches(selector, ingest_labels), (
-                        f"{policy['metadata']['name']} admits another namespace to pods other than ingest"
+                    assert selector and any(_matches(selector, labels) for labels in exposed), (
+                        f"{policy['metadata']['name']} admits another namespace to pods other than ingest and the "
+                        "workspace"
                     )
-    # ingest: from the ingress controller; all three: from Prometheus, on the metrics port.
+                    # Only the ingress controller's namespace, only its pods' port.
+                    assert peer["namespaceSelector"] == {
+                        "matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}
+                    }, policy["metadata"]["name"]
+                    assert rule["ports"] == [{"protocol": "TCP", "port": 8000}], policy["metadata"]["name"]
+    # ingest and the workspace: from the ingress controller; all four: from Prometheus, on the metrics port.
     for service in SERVICES:
         peers = [
             (peer, rule.get("ports", []))
@@ -549,7 +640,7 @@ def test_only_ingest_takes_traffic_from_outside_the_namespace(
         ]
         assert any(_is_prometheus(peer) and {"protocol": "TCP", "port": 8000} in ports for peer, ports in peers)
         outside = [peer for peer, _ in peers if "namespaceSelector" in peer and not _is_prometheus(peer)]
-        assert bool(outside) == (service == "ingest"), service
+        assert bool(outside) == (service in EXPOSED), service
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -575,7 +666,9 @@ def test_services_may_reach_kafka_and_dns(overlay: str, rendered: dict[str, list
         assert any("podSelector" in peer and _matches(peer["podSelector"], labels) for peer in peers), service
 
 
-def test_notify_may_reach_mail_and_both_postgres(rendered: dict[str, list[dict[str, Any]]]) -> None:
+def test_notify_may_reach_mail_and_postgres_and_the_workspace_its_oidc_provider(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
     objects = rendered["prod"]
 
     def ports(service: str) -> set[int]:
@@ -587,13 +680,15 @@ def test_notify_may_reach_mail_and_both_postgres(rendered: dict[str, list[dict[s
     assert {25, 465, 587, 443, 5432} <= ports("notify")
     assert 5432 in ports("ingest")
     assert not {25, 465, 587, 443} & ports("classify")
+    assert {5432, 443} <= ports("workspace")
+    assert not {25, 465, 587} & ports("workspace")
 
 
 # --- monitoring ---------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_prometheus_scrapes_the_three_services(overlay: str, rendered: dict[str, list[dict[str, Any]]]) -> None:
+def test_prometheus_scrapes_the_four_services(overlay: str, rendered: dict[str, list[dict[str, Any]]]) -> None:
     objects = rendered[overlay]
     monitors = find(objects, "ServiceMonitor")
     for service in SERVICES:
@@ -607,12 +702,94 @@ def test_prometheus_scrapes_the_three_services(overlay: str, rendered: dict[str,
     assert rule["spec"]["groups"] and all(group["rules"] for group in rule["spec"]["groups"])
 
 
-def test_prod_exposes_only_the_ingest_api(rendered: dict[str, list[dict[str, Any]]]) -> None:
-    (ingress,) = find(rendered["prod"], "Ingress")
-    backends = {
-        (path["path"], path["backend"]["service"]["name"])
+def _ingress_host(ingress: dict[str, Any]) -> str:
+    (rule,) = ingress["spec"]["rules"]
+    return rule["host"]
+
+
+def _backends(ingress: dict[str, Any]) -> set[tuple[str, str, str]]:
+    return {
+        (path["path"], path["pathType"], path["backend"]["service"]["name"])
         for rule in ingress["spec"]["rules"]
         for path in rule["http"]["paths"]
     }
-    assert backends == {("/v1/", "feedback-ingest")}
-    assert ingress["spec"]["tls"]
+
+
+def _routed(ingress: dict[str, Any], request_path: str) -> bool:
+    """Whether the Ingress sends `request_path` to a backend (Kubernetes' Exact and Prefix matching: a prefix
+    matches whole path elements, `/kohteet` matches `/kohteet/1` but not `/kohteetx`)."""
+    for path, path_type, _ in _backends(ingress):
+        if path_type == "Exact" and request_path == path:
+            return True
+        if path_type == "Prefix":
+            prefix = [part for part in path.split("/") if part]
+            if [part for part in request_path.split("/") if part][: len(prefix)] == prefix:
+                return True
+    return False
+
+
+def test_prod_exposes_only_the_ingest_api_and_the_workspace(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    objects = rendered["prod"]
+    ingresses = {i["metadata"]["name"]: i for i in find(objects, "Ingress")}
+    assert set(ingresses) == {"feedback-ingest", "feedback-workspace"}
+    assert _backends(ingresses["feedback-ingest"]) == {("/v1/", "Prefix", "feedback-ingest")}
+    assert {name for _, _, name in _backends(ingresses["feedback-workspace"])} == {"feedback-workspace"}
+    hosts = set()
+    for ingress in ingresses.values():
+        host = _ingress_host(ingress)
+        (tls,) = ingress["spec"]["tls"]
+        assert tls["hosts"] == [host] and tls["secretName"], ingress["metadata"]["name"]
+        hosts.add(host)
+        for path in (p for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]):
+            assert path["backend"]["service"]["port"] == {"name": "http"}
+    assert len(hosts) == 2, "each on its own host"
+    # The workspace's address (where its links and OIDC callback point) is its Ingress host, over https.
+    url = container_environment(objects, service_container(objects, "workspace"), lambda name: "placeholder")
+    assert url["WORKSPACE_BASE_URL"] == f"https://{_ingress_host(ingresses['feedback-workspace'])}"
+    annotations = ingresses["feedback-workspace"]["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/ssl-redirect"] == "true"
+
+
+def _app_paths(routes: list[Any], prefix: str = "") -> set[str]:
+    """The paths of a FastAPI app's routes, included routers and mounts (a mount as `<path>/x`)."""
+    paths: set[str] = set()
+    for route in routes:
+        if hasattr(route, "original_router"):  # FastAPI's included router
+            context = getattr(route, "include_context", None)
+            paths |= _app_paths(route.original_router.routes, prefix + (getattr(context, "prefix", "") or ""))
+        elif hasattr(route, "routes") and not hasattr(route, "methods"):  # a mount (static files) or a router
+            paths.add(prefix + route.path + "/x")
+        else:
+            paths.add(prefix + route.path)
+    return {re.sub(r"\{[^}]+\}", "1", path) for path in paths}
+
+
+def test_the_workspace_ingress_routes_every_page_and_nothing_internal(
+    rendered: dict[str, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    from feedback_workspace.app import create_app
+    from feedback_workspace.settings import WorkspaceSettings
+
+    settings = WorkspaceSettings(
+        workspace_secret="test-secret",
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/workspace.sqlite3",
+        owners_file=REPO / "config" / "owners.example.yaml",
+    )
+    app = create_app(settings, configure_logs=False)
+    paths = _app_paths(app.routes)
+    assert {"/", "/saapuneet", "/kirjaudu", "/toimisto", "/static/x"} | WORKSPACE_INTERNAL <= paths, paths
+    ingress = one(rendered["prod"], "Ingress", "feedback-workspace")
+    unrouted = sorted(path for path in paths - WORKSPACE_INTERNAL if not _routed(ingress, path))
+    assert not unrouted, f"pages of the workspace its Ingress does not route: {unrouted}"
+    exposed = sorted(path for path in WORKSPACE_INTERNAL | {"/docs", "/openapi.json"} if _routed(ingress, path))
+    assert not exposed, f"the workspace's Ingress exposes {exposed}"
+
+
+def test_prod_runs_two_workspace_replicas_without_an_autoscaler(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    objects = rendered["prod"]
+    deployment = one(objects, "Deployment", "feedback-workspace")
+    assert deployment["spec"]["replicas"] >= 2
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    targets = [o["spec"]["scaleTargetRef"]["name"] for o in find(objects, "HorizontalPodAutoscaler")]
+    targets += [o["spec"]["scaleTargetRef"]["name"] for o in find(objects, "ScaledObject")]
+    assert "feedback-workspace" not in targets

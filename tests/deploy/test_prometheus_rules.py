@@ -54,12 +54,23 @@ COUNTERS_AND_GAUGES = FASTSTREAM_COUNTERS | {
     "feedback_dead_letters_total",
     "feedback_consumer_lag_messages",
 }
+# The owners' workspace's own (feedback_workspace.metrics; a test below checks them against it).
+WORKSPACE_COUNTERS_AND_GAUGES = {
+    "feedback_workspace_items",
+    "feedback_workspace_escalations_total",
+    "feedback_workspace_sign_ins_total",
+    "feedback_workspace_refused_total",
+    "feedback_workspace_events_total",
+}
+WORKSPACE_HISTOGRAMS = {"feedback_workspace_time_to_first_acknowledgement_seconds"}
+COUNTERS_AND_GAUGES |= WORKSPACE_COUNTERS_AND_GAUGES
 HISTOGRAMS = {
     "feedback_received_processed_messages_duration_seconds",
     "feedback_published_messages_duration_seconds",
     "feedback_ingest_publish_latency_seconds",
     "feedback_classify_duration_seconds",
     "feedback_end_to_end_latency_seconds",
+    *WORKSPACE_HISTOGRAMS,
 }
 EXPORTED_METRICS = COUNTERS_AND_GAUGES | {
     f"{name}{suffix}" for name in HISTOGRAMS for suffix in ("_bucket", "_sum", "_count")
@@ -150,7 +161,7 @@ def test_promtool_unit_tests_of_the_rules_pass() -> None:
     run_promtool("test", "rules", *(str(path.relative_to(REPO_ROOT)) for path in RULE_TESTS))
 
 
-def test_config_scrapes_the_three_services_every_five_seconds_and_loads_the_rules() -> None:
+def test_config_scrapes_the_four_services_every_five_seconds_and_loads_the_rules() -> None:
     config = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
     assert config["global"]["scrape_interval"] == "5s"
     assert config["rule_files"] == ["rules/*.yml"]
@@ -159,6 +170,8 @@ def test_config_scrapes_the_three_services_every_five_seconds_and_loads_the_rule
         "feedback-ingest": ["127.0.0.1:8000"],
         "feedback-classify": ["127.0.0.1:8001"],
         "feedback-notify": ["127.0.0.1:8002"],
+        # `feedback dev up --workspace-port`, default 8003.
+        "feedback-workspace": ["127.0.0.1:8003"],
     }
 
 
@@ -188,6 +201,7 @@ def test_the_required_alerts_exist() -> None:
         "FeedbackOutboxBacklogStale",
         "FeedbackIngestServerErrorsHigh",
         "FeedbackEndToEndLatencyHigh",
+        "FeedbackWorkspaceBacklogGrowing",
     } <= names
 
 
@@ -256,8 +270,59 @@ def test_dashboard_uses_only_exported_metrics() -> None:
             seen |= names
     missing = {"feedback_ingest_responses_total", "feedback_classify_paragraphs_routed_total",
                "feedback_notify_deliveries_total", "feedback_consumer_lag_messages", "feedback_dead_letters_total",
-               "feedback_end_to_end_latency_seconds_bucket", "up"} - seen  # fmt: skip
+               "feedback_end_to_end_latency_seconds_bucket", "up", "feedback_workspace_items",
+               "feedback_workspace_time_to_first_acknowledgement_seconds_bucket",
+               "feedback_workspace_escalations_total", "feedback_workspace_sign_ins_total",
+               "feedback_workspace_refused_total"} - seen  # fmt: skip
     assert not missing, f"the dashboard shows nothing of {missing}"
+
+
+def test_the_workspace_metrics_named_here_are_the_ones_it_registers() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from feedback_workspace.metrics import WorkspaceMetrics
+
+    registry = CollectorRegistry()
+    WorkspaceMetrics(registry)
+    registered: dict[str, str] = {family.name: family.type for family in registry.collect()}
+    named = {
+        name.removesuffix("_total") if name.endswith("_total") else name: name
+        for name in WORKSPACE_COUNTERS_AND_GAUGES | WORKSPACE_HISTOGRAMS
+    }
+    assert set(registered) == set(named)
+    for family, kind in registered.items():
+        exported = named[family]
+        if kind == "counter":
+            assert exported == f"{family}_total"
+        elif kind == "histogram":
+            assert exported in WORKSPACE_HISTOGRAMS
+        else:
+            assert kind == "gauge" and exported == family
+
+
+def test_the_backlog_alert_watches_the_unread_state_the_workspace_reports() -> None:
+    from feedback_workspace.items import State
+
+    (alert,) = [a for a in alerts() if a["alert"] == "FeedbackWorkspaceBacklogGrowing"]
+    assert f'feedback_workspace_items{{state="{State.NEW.value}"}}' in alert["expr"]
+    assert "offset 1d" in alert["expr"]
+    # Every replica reports the one database's counts: never summed over replicas.
+    assert "sum" not in re.sub(r"\s", "", alert["expr"]).replace("feedback_workspace", "")
+    assert alert["for"] == "1h"
+    # The states the dashboard's panel and the runbook name.
+    states = {state.value for state in State}
+    assert states == {"uusi", "luettu", "kasitelty", "ei_minulle"}
+
+
+def test_dashboard_has_a_row_for_the_workspace() -> None:
+    panels = list(dashboard_panels(dashboard()["panels"]))
+    rows = [panel for panel in panels if panel["type"] == "row"]
+    (row,) = [row for row in rows if "workspace" in row["title"].lower()]
+    below = [p for p in panels if p["type"] != "row" and p["gridPos"]["y"] > row["gridPos"]["y"]]
+    exprs = " ".join(target["expr"] for panel in below for target in panel["targets"])
+    for metric in WORKSPACE_COUNTERS_AND_GAUGES - {"feedback_workspace_events_total"}:
+        assert metric in exprs, metric
+    assert "histogram_quantile(0.50" in exprs and "histogram_quantile(0.90" in exprs
 
 
 def test_grafana_provisioning_points_at_prometheus_and_the_dashboards() -> None:
