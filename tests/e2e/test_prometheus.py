@@ -38,12 +38,13 @@ def _wait(condition, timeout: float, what: str) -> None:  # noqa: ANN001
 def test_prometheus_sees_the_counters_move_and_raises_the_alert_when_the_mail_server_stops(
     kafka_bootstrap: str, tmp_path: Path, seed002_response: dict, unique: str
 ) -> None:
-    ports = {name: free_port() for name in ("ingest", "classify", "notify", "smtp", "prometheus")}
+    ports = {name: free_port() for name in ("ingest", "classify", "notify", "workspace", "smtp", "prometheus")}
     sink = SmtpSink(tmp_path / "mail", ports["smtp"]).start()
     command = [
         sys.executable, "-m", "feedback_cli.main", "dev", "up", "--data-dir", str(tmp_path / "var"),
         "--ingest-port", str(ports["ingest"]), "--classify-port", str(ports["classify"]),
-        "--notify-port", str(ports["notify"]), "--smtp-port", str(ports["smtp"]), "--no-smtp-sink",
+        "--notify-port", str(ports["notify"]), "--workspace-port", str(ports["workspace"]),
+        "--smtp-port", str(ports["smtp"]), "--no-smtp-sink",
         "--with-prometheus", "--prometheus-port", str(ports["prometheus"]),
     ]  # fmt: skip
     env = {
@@ -81,8 +82,8 @@ def test_prometheus_sees_the_counters_move_and_raises_the_alert_when_the_mail_se
             90,
             "deliveries in Prometheus",
         )
-        # Under load one scrape can time out: wait for all three targets to be up at once.
-        _wait(lambda: _query(prometheus, 'count(up{job=~"feedback-.*"} == 1)') == 3, 60, "all three targets up")
+        # Under load one scrape can time out: wait for all four targets (with the workspace) to be up at once.
+        _wait(lambda: _query(prometheus, 'count(up{job=~"feedback-.*"} == 1)') == 4, 60, "all four targets up")
         assert _query(prometheus, "sum(feedback_classify_paragraphs_routed_total)") > 0
         assert [a for a in _alerts(prometheus) if a["state"] == "firing"] == []
 

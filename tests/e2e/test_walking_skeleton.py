@@ -47,11 +47,12 @@ class Stack:
 
 @pytest.fixture
 def stack(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Stack]:
-    ports = {name: free_port() for name in ("ingest", "classify", "notify", "smtp")}
+    ports = {name: free_port() for name in ("ingest", "classify", "notify", "workspace", "smtp")}
     command = [
         sys.executable, "-m", "feedback_cli.main", "dev", "up", "--data-dir", str(tmp_path / "var"),
         "--ingest-port", str(ports["ingest"]), "--classify-port", str(ports["classify"]),
-        "--notify-port", str(ports["notify"]), "--smtp-port", str(ports["smtp"]),
+        "--notify-port", str(ports["notify"]), "--workspace-port", str(ports["workspace"]),
+        "--smtp-port", str(ports["smtp"]),
     ]  # fmt: skip
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "INGEST_API_TOKENS": TOKEN}
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

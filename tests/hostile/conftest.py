@@ -7,6 +7,7 @@ import base64
 import html.parser
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from feedback_cli.devstack import free_port
-from feedback_contracts.events import CLASSIFIED_TOPIC, RESPONSES_TOPIC
+from feedback_contracts.events import CLASSIFIED_TOPIC, REMINDERS_TOPIC, RESPONSES_TOPIC
 
 FORM_TOKEN = "hostile-form-token"
 ADMIN_TOKEN = "hostile-admin-token"
@@ -45,6 +46,12 @@ TEMPLATE_TAGS = {
 LINK_MARKERS = ("http://", "https://", "www.")
 
 
+def sign_in_link(workspace: str) -> re.Pattern[str]:
+    """The one link notify's own templates put in an alert: the owner's personal sign-in link to the workspace
+    dev up started (its address, a signed token, a path of the workspace; "&" escaped in HTML text)."""
+    return re.compile(re.escape(workspace) + r"/kirjaudu\?t=[A-Za-z0-9_.-]+&(?:amp;)?seuraava=%2F[A-Za-z0-9%._:-]*")
+
+
 # --- the stack --------------------------------------------------------------------------------------------
 
 
@@ -56,6 +63,7 @@ class DevStack:
     ingest: str
     classify: str
     notify: str
+    workspace: str
     data_dir: Path
     output: list[str]
 
@@ -108,16 +116,21 @@ def start_at_the_end(bootstrap: str, group_id: str, topics: tuple[str, ...]) -> 
 
 def start_dev_up(bootstrap: str, data_dir: Path, timeout: float = 120.0) -> DevStack:
     """Start `feedback dev up` on free ports against `bootstrap`, with consumer groups of its own."""
-    ports = {name: free_port() for name in ("ingest", "classify", "notify", "smtp")}
+    ports = {name: free_port() for name in ("ingest", "classify", "notify", "workspace", "smtp")}
     suffix = uuid.uuid4().hex[:8]
-    groups = {"CLASSIFY_GROUP_ID": f"hostile-classify-{suffix}", "NOTIFY_GROUP_ID": f"hostile-notify-{suffix}"}
+    groups = {"CLASSIFY_GROUP_ID": f"hostile-classify-{suffix}", "NOTIFY_GROUP_ID": f"hostile-notify-{suffix}",
+              "WORKSPACE_GROUP_ID": f"hostile-workspace-{suffix}",
+              "NOTIFY_REMINDERS_GROUP_ID": f"hostile-notify-reminders-{suffix}"}  # fmt: skip
     start_at_the_end(bootstrap, groups["CLASSIFY_GROUP_ID"], (RESPONSES_TOPIC,))
     start_at_the_end(bootstrap, groups["NOTIFY_GROUP_ID"], (CLASSIFIED_TOPIC,))
+    start_at_the_end(bootstrap, groups["WORKSPACE_GROUP_ID"], (CLASSIFIED_TOPIC,))
+    start_at_the_end(bootstrap, groups["NOTIFY_REMINDERS_GROUP_ID"], (REMINDERS_TOPIC,))
     command = [
         sys.executable, "-m", "feedback_cli.main", "dev", "up", "--data-dir", str(data_dir),
         "--owners", str(OWNERS_FILE),
         "--ingest-port", str(ports["ingest"]), "--classify-port", str(ports["classify"]),
-        "--notify-port", str(ports["notify"]), "--smtp-port", str(ports["smtp"]),
+        "--notify-port", str(ports["notify"]), "--workspace-port", str(ports["workspace"]),
+        "--smtp-port", str(ports["smtp"]),
     ]  # fmt: skip
     env = {
         **os.environ,
@@ -126,7 +139,8 @@ def start_dev_up(bootstrap: str, data_dir: Path, timeout: float = 120.0) -> DevS
         "INGEST_API_TOKENS": FORM_TOKEN,
         "ADMIN_API_TOKENS": ADMIN_TOKEN,
     }
-    for inherited in ("DATABASE_URL", "NOTIFY_DATABASE_URL", "STATEMENT_BASE_URL", "LOG_LEVEL"):
+    for inherited in ("DATABASE_URL", "NOTIFY_DATABASE_URL", "WORKSPACE_DATABASE_URL", "STATEMENT_BASE_URL",
+                      "WORKSPACE_BASE_URL", "WORKSPACE_SECRET", "LOG_LEVEL"):  # fmt: skip
         env.pop(inherited, None)  # the developer's own settings would change what these tests see
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, encoding="utf-8",
@@ -146,7 +160,7 @@ def start_dev_up(bootstrap: str, data_dir: Path, timeout: float = 120.0) -> DevS
         stop_dev_up_process(process)
         raise AssertionError("dev up never printed 'ready':\n" + "".join(output[-60:]))
     url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    return DevStack(process, url["ingest"], url["classify"], url["notify"], data_dir, output)
+    return DevStack(process, url["ingest"], url["classify"], url["notify"], url["workspace"], data_dir, output)
 
 
 def stop_dev_up_process(process: subprocess.Popen[str]) -> None:
@@ -369,6 +383,14 @@ class WholeRun:
 
     def alerts_for(self, response_id: str) -> list[Mail]:
         return [m for m in self.mail() if f"Lausunnon tunniste: {response_id}," in m.plain]
+
+    def is_sign_in_link(self, url: str | None) -> bool:
+        return url is not None and sign_in_link(self.stack.workspace).fullmatch(url) is not None
+
+    def without_sign_in_links(self, text: str) -> str:
+        """The text with the template's sign-in links taken out: what is left came from the templates' words
+        or from the respondent."""
+        return sign_in_link(self.stack.workspace).sub("[kirjautumislinkki]", text)
 
 
 def _pending(stack: DevStack) -> float:

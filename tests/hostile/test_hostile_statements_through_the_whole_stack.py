@@ -87,8 +87,11 @@ def test_no_html_part_carries_a_script_or_any_tag_the_respondent_wrote(whole_run
         assert "<script" not in html.lower(), mail.path.name
         tags, attributes, comments = html_tags(html)
         assert tags <= TEMPLATE_TAGS, f"{mail.path.name}: respondent tag(s) {tags - TEMPLATE_TAGS}"
-        # No event handler, source or link attribute: only the template's own presentational ones.
-        assert {name for name, _ in attributes} <= {"style", "lang", "charset", "align"}, mail.path.name
+        # No event handler or source attribute: only the template's own presentational ones, and links only
+        # where the template puts the owner's sign-in link to the workspace.
+        assert {name for name, _ in attributes} <= {"style", "lang", "charset", "align", "href"}, mail.path.name
+        links = [value for name, value in attributes if name == "href"]
+        assert links and all(whole_run.is_sign_in_link(link) for link in links), f"{mail.path.name}: {links}"
         assert comments == [], mail.path.name
         escaped_seen = escaped_seen or "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert escaped_seen, "the respondent's <script> text never arrived (escaped) in any HTML part"
@@ -97,7 +100,8 @@ def test_no_html_part_carries_a_script_or_any_tag_the_respondent_wrote(whole_run
 def test_no_alert_has_a_clickable_link_or_address_from_respondent_text(whole_run: WholeRun) -> None:
     defanged_seen = False
     for mail in hostile_alerts(whole_run):
-        for part in (mail.plain, mail.html):
+        assert whole_run.without_sign_in_links(mail.plain) != mail.plain, f"{mail.path.name}: no sign-in link"
+        for part in (whole_run.without_sign_in_links(mail.plain), whole_run.without_sign_in_links(mail.html)):
             lowered = part.lower()
             for link in LINK_MARKERS:
                 assert link not in lowered, f"{mail.path.name}: {link!r} at {lowered.find(link)}"

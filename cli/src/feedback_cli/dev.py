@@ -36,7 +36,9 @@ class ServiceSpec:
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("dev", help="local development stack")
     sub = parser.add_subparsers(dest="dev_command", required=True, metavar="SUBCOMMAND")
-    up = sub.add_parser("up", help="start broker, topics, SMTP sink and the three services in the foreground")
+    up = sub.add_parser(
+        "up", help="start broker, topics, SMTP sink, the three services and the workspace in the foreground"
+    )
     up.add_argument(
         "--data-dir", type=Path, default=Path("var"), help="where mail, logs and databases go (default var/)"
     )
@@ -50,6 +52,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     up.add_argument("--ingest-port", type=int, default=8000)
     up.add_argument("--classify-port", type=int, default=8001)
     up.add_argument("--notify-port", type=int, default=8002)
+    up.add_argument("--workspace-port", type=int, default=8003, help="the owners' workspace (default 8003)")
     up.add_argument("--smtp-port", type=int, default=1025)
     up.add_argument("--partitions", type=int, default=6, help="partitions per topic (default 6)")
     up.add_argument("--no-smtp-sink", action="store_true", help="use an SMTP server already on 127.0.0.1:--smtp-port")
@@ -119,6 +122,14 @@ def start_prometheus(data_dir: Path, port: int, specs: list[ServiceSpec]) -> sub
     raise RuntimeError("prometheus did not become ready in 30s")
 
 
+def _default_owner(owners: Path) -> str:
+    """The owners directory's default owner (the strategy office in the example), for the sign-in hint."""
+    try:
+        return str(yaml.safe_load(owners.read_text(encoding="utf-8"))["default_owner"])
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return "ID"
+
+
 def run_up(args: argparse.Namespace) -> int:
     data_dir: Path = args.data_dir.resolve()
     (data_dir / "logs").mkdir(parents=True, exist_ok=True)
@@ -151,6 +162,16 @@ def run_up(args: argparse.Namespace) -> int:
         if not admin_tokens:
             admin_tokens = "admin-" + secrets.token_urlsafe(18)
             print(f"development admin token (set ADMIN_API_TOKENS to choose your own): {admin_tokens}", flush=True)
+        workspace_secret = os.environ.get("WORKSPACE_SECRET", "").strip()
+        if not workspace_secret:
+            workspace_secret = "ws-" + secrets.token_urlsafe(24)
+            print(
+                f"development workspace secret (set WORKSPACE_SECRET to choose your own): {workspace_secret}",
+                flush=True,
+            )
+        workspace_url = f"http://127.0.0.1:{args.workspace_port}"
+        # Notify signs each alert's sign-in link with the secret the workspace checks it with.
+        workspace = {"WORKSPACE_BASE_URL": workspace_url, "WORKSPACE_SECRET": workspace_secret}
         common = {
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
@@ -179,6 +200,18 @@ def run_up(args: argparse.Namespace) -> int:
                     "SMTP_PORT": str(args.smtp_port),
                     "DATABASE_URL": os.environ.get("NOTIFY_DATABASE_URL")
                     or f"sqlite:///{data_dir / 'notify' / 'notify.sqlite3'}",
+                    **workspace,
+                },
+            ),
+            ServiceSpec(
+                "workspace",
+                "feedback_workspace.app:create_app",
+                args.workspace_port,
+                {
+                    "DATABASE_URL": os.environ.get("WORKSPACE_DATABASE_URL")
+                    or f"sqlite:///{data_dir / 'workspace' / 'workspace.sqlite3'}",
+                    "WORKSPACE_SECURE_COOKIES": "false",  # plain HTTP on this machine
+                    **workspace,
                 },
             ),
         ]
@@ -204,6 +237,12 @@ def run_up(args: argparse.Namespace) -> int:
         if args.with_prometheus:
             urls += f" prometheus=http://127.0.0.1:{args.prometheus_port}"
         print(f"ready {urls} kafka={bootstrap} smtp=127.0.0.1:{args.smtp_port} mail={data_dir / 'mail'}", flush=True)
+        print(
+            f"sign in to the workspace with the link in an alert in {data_dir / 'mail'}, or make one: "
+            f"WORKSPACE_SECRET={workspace_secret} WORKSPACE_BASE_URL={workspace_url} OWNERS_FILE={owners} "
+            f"feedback workspace login-link --owner {_default_owner(owners)}",
+            flush=True,
+        )
 
         while not stop.is_set():
             for name, process in processes.items():

@@ -50,3 +50,20 @@ def test_submit_says_when_ingest_cannot_be_reached(tmp_path: Path) -> None:
     good.write_text("{}", encoding="utf-8")
     result = feedback("submit", str(good), "--token", "t", "--url", "http://127.0.0.1:9")
     assert result.returncode == 1 and "cannot reach http://127.0.0.1:9" in result.stderr
+
+
+def test_dev_up_starts_the_workspace_on_its_own_port() -> None:
+    result = feedback("dev", "up", "--help")
+    assert result.returncode == 0, result.stderr
+    assert "--workspace-port WORKSPACE_PORT" in result.stdout
+    assert "the owners' workspace (default 8003)" in " ".join(result.stdout.split())
+
+
+def test_dev_up_names_the_directorys_default_owner_in_its_sign_in_hint(tmp_path: Path) -> None:
+    from feedback_cli.dev import _default_owner
+
+    assert _default_owner(OWNERS) == "strategiatoimisto"
+    broken = tmp_path / "owners.yaml"
+    broken.write_text("default_owner: [unclosed", encoding="utf-8")
+    assert _default_owner(broken) == "ID"
+    assert _default_owner(tmp_path / "missing.yaml") == "ID"
