@@ -18,11 +18,17 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import classifier, ingest, pipeline, report, transport
+from . import classifier, ingest, pipeline, report, transport, workspace
 from .common import REPO_ROOT, Children, MachineShare, Plan, describe_code, describe_machine, reference_speed
 
 # Cheap phases first: a broken set-up shows in seconds, not after ten minutes of pipeline.
-PHASES = {"classifier": classifier, "transport": transport, "ingest": ingest, "pipeline": pipeline}
+PHASES = {
+    "classifier": classifier,
+    "transport": transport,
+    "ingest": ingest,
+    "workspace": workspace,
+    "pipeline": pipeline,
+}
 # The committed report: only full runs write it.
 COMMITTED_REPORT = REPO_ROOT / "docs" / "benchmarks.md"
 QUICK_REPORT = Path(tempfile.gettempdir()) / "feedback-bench-quick.md"
@@ -139,6 +145,12 @@ def failures(results: dict) -> list[str]:
     for step in results.get("pipeline", {}).get("steps", []):
         if not step.get("alerts") and not step.get("aborted"):
             problems.append(f"pipeline {step['rate']:g}/s: no alert arrived")
+    for database, outcome in results.get("workspace", {}).get("databases", {}).items():
+        if "error" in outcome:
+            problems.append(f"workspace {database}: {outcome['error']}")
+        for name, page in outcome.get("pages", {}).items():
+            if set(page["statuses"]) != {"200"}:
+                problems.append(f"workspace {database} {name}: answers {page['statuses']}")
     transport_phase = results.get("transport", {})
     if "messages" in transport_phase and transport_phase["received"] < transport_phase["messages"]:
         problems.append(f"transport: {transport_phase['received']} of {transport_phase['messages']} messages read back")

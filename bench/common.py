@@ -221,6 +221,52 @@ def machine_busy_share(seconds: float = 1.0) -> float:
     return 1 - (idle1 - idle0) / max(total1 - total0, 1)
 
 
+# --- databases ---------------------------------------------------------------------------------------------
+
+# The PostgreSQL server the phases make their databases on (each created and dropped by the run).
+POSTGRES_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@contextlib.contextmanager
+def fresh_database(workdir: Path, kind: str, service: str) -> Iterator[tuple[str, str]]:
+    """A fresh database for `service` (its URL, and how the report describes it): a new SQLite file in
+    `workdir`, or (kind "postgresql") a database created on POSTGRES_ADMIN_URL's server and dropped after."""
+    import asyncio
+    import uuid
+
+    if kind == "sqlite":
+        path = workdir / f"{service}-{uuid.uuid4().hex[:8]}.sqlite3"
+        yield f"sqlite:///{path}", f"SQLite file on {filesystem(workdir)}"
+        return
+    name = f"bench_{service}_{uuid.uuid4().hex[:10]}"
+    server_url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+    asyncio.run(_postgres(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{server_url}/{name}", f"{server_url}/{name} (created and dropped by the run)"
+    finally:
+        asyncio.run(_postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _postgres(statement: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(POSTGRES_ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+def filesystem(path: Path) -> str:
+    """The filesystem type under `path`: SQLite's fsync costs differ between tmpfs and a disk."""
+    best, kind = "", "?"
+    for line in Path("/proc/mounts").read_text().splitlines():
+        _, mount, fstype, *_ = line.split()
+        if str(path).startswith(mount) and len(mount) > len(best):
+            best, kind = mount, fstype
+    return f"{kind} ({best})"
+
+
 # --- HTTP and metrics ------------------------------------------------------------------------------------
 
 
@@ -352,6 +398,13 @@ class Plan:
     transport_messages: int = 80_000
     classifier_warm_s: float = 15.0
     classifier_startups: int = 3
+    # The workspace at the scale of a large consultation: statements in its store and routed paragraphs per
+    # statement on average; concurrent clients, requests per page kind, runs of each page's store calls alone.
+    workspace_statements: int = 2000
+    workspace_paragraphs_per_statement: float = 30.0
+    workspace_clients: int = 4
+    workspace_requests: int = 200
+    workspace_store_runs: int = 9
     # The reference speed (reference_speed) at the start and the end of a run.
     reference_windows: int = 3
 
@@ -378,6 +431,10 @@ class Plan:
             transport_messages=1_000,
             classifier_warm_s=1.0,
             classifier_startups=1,
+            workspace_statements=40,
+            workspace_clients=2,
+            workspace_requests=6,
+            workspace_store_runs=3,
             reference_windows=1,
         )
 

@@ -7,10 +7,8 @@ are sampled over the same window: on two cores the load generator can be what li
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-import os
 import subprocess
 import time
 import uuid
@@ -28,6 +26,7 @@ from .common import (
     Plan,
     broker,
     free_port,
+    fresh_database,
     metric_sum,
     py_spy,
     scrape,
@@ -37,7 +36,6 @@ from .common import (
 )
 
 TARGETS = ("bare", "sqlite", "postgresql")
-POSTGRES_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 @dataclass
@@ -117,37 +115,9 @@ def _database(workdir: Path, target: str) -> Iterator[tuple[str | None, str | No
     """A fresh database for the target: a new SQLite file, or a PostgreSQL database created and dropped here."""
     if target == "bare":
         yield None, None
-    elif target == "sqlite":
-        path = workdir / f"ingest-{uuid.uuid4().hex[:8]}.sqlite3"
-        yield f"sqlite:///{path}", f"SQLite file on {_filesystem(workdir)}"
-    else:
-        name = f"bench_ingest_{uuid.uuid4().hex[:10]}"
-        server_url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
-        asyncio.run(_postgres(f'CREATE DATABASE "{name}"'))
-        try:
-            yield f"{server_url}/{name}", f"{server_url}/{name} (created and dropped by the run)"
-        finally:
-            asyncio.run(_postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def _postgres(statement: str) -> None:
-    import asyncpg
-
-    connection = await asyncpg.connect(POSTGRES_ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
-def _filesystem(path: Path) -> str:
-    """The filesystem type under `path`: SQLite's fsync costs differ between tmpfs and a disk."""
-    best, kind = "", "?"
-    for line in Path("/proc/mounts").read_text().splitlines():
-        _, mount, fstype, *_ = line.split()
-        if str(path).startswith(mount) and len(mount) > len(best):
-            best, kind = mount, fstype
-    return f"{kind} ({best})"
+        return
+    with fresh_database(workdir, target, "ingest") as (url, shown):
+        yield url, shown
 
 
 def _profile(children: Children, server: Server, kafka: Broker, workdir: Path, plan: Plan) -> dict:

@@ -183,7 +183,7 @@ def _brief(step: dict) -> str:
 
 
 def _start_stack(children: Children, workdir: Path, kafka: Broker) -> Stack:
-    ports = {name: free_port() for name in ("ingest", "classify", "notify", "smtp")}
+    ports = {name: free_port() for name in ("ingest", "classify", "notify", "workspace", "smtp")}
     data = workdir / "devstack"
     groups = {"CLASSIFY_GROUP_ID": f"bench-classify-{uuid.uuid4().hex[:6]}",
               "NOTIFY_GROUP_ID": f"bench-notify-{uuid.uuid4().hex[:6]}"}  # fmt: skip
@@ -198,7 +198,8 @@ def _start_stack(children: Children, workdir: Path, kafka: Broker) -> Stack:
     }
     command = [PYTHON, "-m", "feedback_cli.main", "dev", "up", "--data-dir", str(data),
                "--ingest-port", str(ports["ingest"]), "--classify-port", str(ports["classify"]),
-               "--notify-port", str(ports["notify"]), "--smtp-port", str(ports["smtp"])]  # fmt: skip
+               "--notify-port", str(ports["notify"]), "--workspace-port", str(ports["workspace"]),
+               "--smtp-port", str(ports["smtp"])]  # fmt: skip
     log = workdir / "devup.log"
     # dev up's own databases (SQLite files in its data dir), whatever this shell has in DATABASE_URL.
     child = children.spawn("dev-up", command, env=env, log=log, unset=("DATABASE_URL", "NOTIFY_DATABASE_URL"))

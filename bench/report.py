@@ -14,6 +14,7 @@ TARGETS = {
     "classifier_warm": 2000.0,  # paragraphs/s on one core
     "classifier_startup_s": 5.0,
     "rss_mb": 200.0,
+    "workspace_p95_ms": 150.0,  # the inbox (each filter) and the statement page, 2,000 statements in the store
 }
 SERVICES = ("ingest", "classify", "notify")
 
@@ -21,6 +22,7 @@ SERVICES = ("ingest", "classify", "notify")
 def render(results: dict) -> str:
     parts = [_header(results), _machine(results), _summary(results)]
     parts += [_ingest(results), _pipeline(results), _transport(results), _classifier(results), _memory(results)]
+    parts += [_workspace(results)]
     parts += [_misses(results), _method(results)]
     return "\n".join(p for p in parts if p).rstrip() + "\n"
 
@@ -139,7 +141,7 @@ def _header(results: dict) -> str:
 
 def _machine(results: dict) -> str:
     machine = results["machine"]
-    brokers = {results[p].get("broker") for p in ("ingest", "pipeline", "transport") if p in results}
+    brokers = {results[p].get("broker") for p in ("ingest", "pipeline", "transport", "workspace") if p in results}
     brokers.discard(None)
     packages = machine["packages"]
     rows = [
@@ -229,6 +231,7 @@ def _summary(results: dict) -> str:
                 note,
             )
         )
+    rows += _workspace_targets(results)
     return "## Targets\n\n" + _table(("measure", "target", "measured", "", "by how much"), rows)  # fmt: skip
 
 
@@ -514,6 +517,7 @@ def _memory(results: dict) -> str:
 
 def _misses(results: dict) -> str:
     items = [*_ingest_misses(results), *_pipeline_misses(results), *_classifier_misses(results)]
+    items += _workspace_misses(results)
     for service in SERVICES:
         worst = _worst_rss(results, service)
         if worst and worst >= TARGETS["rss_mb"]:
@@ -753,12 +757,192 @@ def _method(results: dict) -> str:
         "benchmark's process, on the phase's broker.\n"
         "- Classifier: fresh processes; cold is the first pass after building, warm repeats the paragraph set "
         f"for {plan.get('classifier_warm_s')} s.\n"
+        f"- Workspace: {plan.get('workspace_statements'):,} statements generated from the fixtures' seed statements "
+        "(whole and in parts, each routed once by classify's Router, cloned with new ids, organisations, respondent "
+        "types and arrival times; 5% revised once; about half the items moved on from `uusi`), stored through "
+        "`WorkspaceStore` in a fresh database of each kind (PostgreSQL then VACUUM ANALYZEd, as autovacuum would "
+        "within a minute); `uvicorn --factory feedback_workspace.app:create_app --no-access-log`; clients are httpx "
+        "in the benchmark's process, each its own session signed in by the link an alert carries; per page kind "
+        f"one warm-up request per URL, {plan.get('workspace_requests', 0) // 2} requests from one client, then "
+        f"{plan.get('workspace_requests')} from {plan.get('workspace_clients')} clients at once. The store's calls "
+        "for each page are then timed alone and their SQL EXPLAINed (PostgreSQL: EXPLAIN (ANALYZE, BUFFERS)).\n"
         "- Every phase stops every process it started (process groups, PR_SET_PDEATHSIG) and checks /proc for "
         "leftovers: "
         + ", ".join(
             f"{p}: {'none' if not results[p].get('leftovers') else results[p]['leftovers']}"
-            for p in ("classifier", "transport", "ingest", "pipeline")
+            for p in ("classifier", "transport", "ingest", "workspace", "pipeline")
             if p in results
         )  # fmt: skip
         + ".\n"
     )
+
+
+# --- the workspace ---------------------------------------------------------------------------------------
+
+WORKSPACE_DATABASES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+
+
+def _workspace_labels() -> dict[str, str]:
+    from .workspace import PAGES
+
+    return dict(PAGES)
+
+
+TARGET_PAGES_SHOWN = ("inbox", "inbox_state", "inbox_section", "inbox_type", "inbox_text", "inbox_later", "statement")
+
+
+def _workspace_targeted(name: str) -> bool:
+    from .workspace import TARGET_PAGES
+
+    return name in TARGET_PAGES
+
+
+def _workspace_worst(outcome: dict, inbox: bool) -> tuple[str, dict] | None:
+    """The inbox kind with the highest p95 under concurrent clients (inbox), or the statement page."""
+    pages = outcome.get("pages") or {}
+    chosen = [(n, p) for n, p in pages.items() if _workspace_targeted(n) and n.startswith("inbox") == inbox]
+    return max(chosen, key=lambda np: np[1]["latency_ms"]["p95"] or 0) if chosen else None
+
+
+def _workspace_targets(results: dict) -> list[tuple]:
+    phase = results.get("workspace")
+    if phase is None:
+        return []
+    rows = []
+    for key, label in WORKSPACE_DATABASES.items():
+        outcome = (phase.get("databases") or {}).get(key, {})
+        for inbox, what in ((True, "inbox (slowest of its filters)"), (False, "statement page")):
+            worst = _workspace_worst(outcome, inbox)
+            p95 = worst[1]["latency_ms"]["p95"] if worst else None
+            met, note = _at_most(p95, TARGETS["workspace_p95_ms"])
+            shown = f"{_num(p95)} ms" + (f" ({worst[0]})" if worst and inbox else "") if p95 is not None else "–"
+            rows.append((f"workspace {what} p95, {phase.get('clients')} clients, {label}, "
+                         f"{phase.get('statements', 0):,} statements", "< 150 ms", shown, _verdict(met), note))  # fmt: skip
+    return rows
+
+
+def _workspace(results: dict) -> str:
+    text = "## 6. Workspace: the inbox and the statement page at consultation scale\n\n"
+    missing = _missing(results, "workspace")
+    if missing:
+        return text + missing
+    phase = results["workspace"]
+    viewer = phase["viewer"]
+    text += (
+        f"The store holds **{phase['statements']:,} statements** ({phase['revised']} of them revised once) with "
+        f"**{phase['routed_paragraphs']:,} routed paragraphs** in {phase['items']:,} items. The owner's pages are "
+        f"those of the owner with the most routed paragraphs, `{viewer['owner']}`: {viewer['items']:,} items, "
+        f"{viewer['paragraphs']:,} paragraphs (an inbox page shows 25 items with all their paragraphs); the office's "
+        f"list is `{phase.get('office')}`'s, every owner's items. Each page kind is fetched first by one client "
+        f"({phase['requests'] // 2} requests: the page's own time), then by {phase['clients']} clients at once "
+        f"({phase['requests']} requests; the target is for these); latency from sending the request to the whole "
+        'page read. "Store alone" is the store\'s calls for the page without HTTP or rendering (median of a few '
+        "runs, one at a time). One uvicorn process serves: its one event loop renders one page at a time, so with "
+        "several clients a page also waits for the pages ahead of it.\n\n"
+    )
+    labels = _workspace_labels()
+    rows = []
+    for key, label in WORKSPACE_DATABASES.items():
+        outcome = phase["databases"].get(key)
+        if outcome is None:
+            continue
+        if "error" in outcome:
+            rows.append((label, "–", f"failed: {outcome['error']}", *["–"] * 10))
+            continue
+        for name, page in outcome["pages"].items():
+            lat, alone = page["latency_ms"], (page.get("alone") or {}).get("latency_ms", {})
+            met = lat["p95"] < TARGETS["workspace_p95_ms"] if lat["p95"] is not None else None
+            verdict = _verdict(met) if _workspace_targeted(name) else "context"
+            store = (outcome.get("store") or {}).get(name, {}).get("ms")
+            errors = sum(v for k, v in page["statuses"].items() if k != "200")
+            rows.append((label, labels.get(name, name), f"`{page['urls'][0]}`", _num(alone.get("p50")),
+                         _num(alone.get("p95")), _num(lat["p50"]), _num(lat["p95"]), verdict, _num(lat["max"]), errors,
+                         _num(page["server_cpu_ms"]), _num(store), _num(page["page_kb"])))  # fmt: skip
+    clients = phase["clients"]
+    text += _table(("database", "page", "e.g.", "1 client p50 ms", "p95 ms", f"{clients} clients p50 ms", "p95 ms",
+                    "p95 < 150 ms", "max ms", "not 200", "server CPU ms / page", "store alone ms", "page KB"),
+                   rows)  # fmt: skip
+    fills = [f"{WORKSPACE_DATABASES[k]} {_num(o['fill_s'])} s" for k, o in phase["databases"].items() if "fill_s" in o]
+    states = next((o["states"] for o in phase["databases"].values() if "states" in o), None)
+    if fills:
+        text += f"\nFilling the store through `WorkspaceStore` took {', '.join(fills)}"
+        text += f"; items by state: {', '.join(f'{k} {v:,}' for k, v in states.items())}.\n" if states else ".\n"
+    text += _workspace_plans(phase)
+    return text + _share_line(phase)
+
+
+def _workspace_plans(phase: dict) -> str:
+    """The query plans of the slowest inbox kind (by the store alone) and of the statement page, per database."""
+    text = ""
+    labels = _workspace_labels()
+    for key, label in WORKSPACE_DATABASES.items():
+        store = (phase["databases"].get(key) or {}).get("store") or {}
+        inbox = max((n for n in store if n.startswith("inbox")), key=lambda n: store[n]["ms"] or 0, default=None)
+        for name in (inbox, "statement"):
+            if name not in store:
+                continue
+            text += f"\n<details><summary>{label}: the SQL of the {labels[name]} (store alone "
+            text += f"{_num(store[name]['ms'])} ms) and its plans</summary>\n\n"
+            for plan in store[name]["plans"]:
+                text += "```\n" + _short_sql(plan["sql"]) + "\n" + "\n".join(plan["plan"]) + "\n```\n"
+            text += "\n</details>\n"
+    return text
+
+
+def _short_sql(sql: str) -> str:
+    """A SELECT's column list shortened to its first columns: the plan is about the rest."""
+    head, sep, rest = sql.partition(" FROM ")
+    columns = head.split(", ")
+    if len(columns) > 3:
+        head = ", ".join(columns[:3]) + ", ..."
+    return head + sep + rest
+
+
+def _workspace_misses(results: dict) -> list[str]:
+    """Per database: which pages miss, and where their time goes (one client's time, server CPU, the store alone)."""
+    phase = results.get("workspace")
+    if not phase:
+        return []
+    items = []
+    labels = _workspace_labels()
+    for key, label in WORKSPACE_DATABASES.items():
+        outcome = (phase.get("databases") or {}).get(key) or {}
+        pages, store = outcome.get("pages") or {}, outcome.get("store") or {}
+        missed = [(n, p) for n, p in pages.items() if _workspace_targeted(n) and (p["latency_ms"]["p95"] or 0)
+                  >= TARGETS["workspace_p95_ms"]]  # fmt: skip
+        if not missed:
+            continue
+        details = "; ".join(
+            f"{labels.get(n, n)} {_num(p['latency_ms']['p95'])} ms (alone p50 {_num(p['alone']['latency_ms']['p50'])}"
+            f" ms, server CPU {_num(p['server_cpu_ms'])} ms, store {_num(store.get(n, {}).get('ms'))} ms, "
+            f"{_num(p['page_kb'])} KB)"
+            for n, p in missed
+        )
+        shares = [p["alone"]["latency_ms"]["p50"] / TARGETS["workspace_p95_ms"] for _, p in missed]
+        viewer = phase.get("viewer") or {}
+        per_item = viewer.get("paragraphs", 0) / max(viewer.get("items", 1), 1)
+        text = (
+            f"**Workspace, {label}: p95 over 150 ms with {phase['clients']} clients** on {len(missed)} of "
+            f"{len(TARGET_PAGES_SHOWN)} pages: {details}. Alone, the same pages take {min(shares) * 100:.0f}–"
+            f"{max(shares) * 100:.0f}% of the limit at the median. With {phase['clients']} clients a page waits for "
+            "the pages ahead of it in the one process's event loop, and the server, the database server, the "
+            "clients and other processes share two cores. Most of a page's CPU is not the store: an inbox page "
+            f"renders every routed paragraph of its 25 items with its reasons ({per_item:.0f} paragraphs per item "
+            "on average for this owner), through Jinja2 macros per paragraph and per reason."
+        )
+        text_page = store.get("inbox_text", {}).get("ms")
+        plain = store.get("inbox", {}).get("ms")
+        if text_page and plain and text_page > 3 * plain:
+            text += (
+                f" The free-text filter is the one slow query: {_num(text_page)} ms in the store against "
+                f"{_num(plain)} ms unfiltered, because `LIKE '%word%'` can use no index: the count, the page and "
+                "the counts per state each read every one of the owner's `search_text` values"
+                + (
+                    " (compressed out of line by PostgreSQL: decompressing them is most of it)"
+                    if key == "postgresql"
+                    else ""
+                )
+                + "."  # fmt: skip
+            )
+        items.append(text)
+    return items

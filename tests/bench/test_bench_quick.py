@@ -32,6 +32,7 @@ SECTIONS = {
     "## 3. Transport ceiling": "produce, batched",
     "## 4. Classifier": "warm:",
     "## 5. Resident memory": "| notify |",
+    "## 6. Workspace": "| statement page |",
 }
 
 pytestmark = pytest.mark.bench
@@ -81,7 +82,7 @@ def test_quick_run_reports_every_section(quick_run: tuple[str, dict]) -> None:
 
 def test_quick_run_measured_every_phase(quick_run: tuple[str, dict]) -> None:
     _, results = quick_run
-    for phase in ("classifier", "transport", "ingest", "pipeline"):
+    for phase in ("classifier", "transport", "ingest", "workspace", "pipeline"):
         assert "error" not in results[phase], results[phase]["error"]
         assert not results[phase]["leftovers"], f"{phase} left processes behind"
 
@@ -114,6 +115,17 @@ def test_quick_run_measured_every_phase(quick_run: tuple[str, dict]) -> None:
     assert pipeline["sustained"]["probes"]
     for service in SERVICES:
         assert _number(pipeline["rss_idle_mb"][service]) and _number(pipeline["rss_peak_mb"][service])
+
+    workspace = results["workspace"]
+    assert workspace["statements"] > 0 and workspace["routed_paragraphs"] > workspace["statements"]
+    assert set(workspace["databases"]) == {"sqlite", "postgresql"}
+    for database, outcome in workspace["databases"].items():
+        assert "error" not in outcome, f"{database}: {outcome['error']}"
+        assert set(outcome["pages"]) >= {"inbox", "inbox_text", "statement"}
+        for name, page in outcome["pages"].items():
+            assert page["statuses"] == {"200": page["requests"]}, f"{database} {name}: {page['statuses']}"
+            assert _number(page["latency_ms"]["p95"]) and _number(page["alone"]["latency_ms"]["p50"])
+            assert outcome["store"][name]["plans"], f"{database} {name}: no query plan"
 
 
 def test_quick_run_never_writes_the_committed_report(tmp_path: Path) -> None:

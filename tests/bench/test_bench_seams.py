@@ -12,7 +12,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 BENCH = sorted((REPO / "bench").glob("*.py"))
 PACKAGES = ("feedback_contracts", "feedback_runtime", "feedback_ingest", "feedback_classify", "feedback_notify",
-            "feedback_cli")  # fmt: skip
+            "feedback_workspace", "feedback_cli")  # fmt: skip
 
 
 def _private(name: str) -> bool:
