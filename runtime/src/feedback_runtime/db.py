@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 # PostgreSQL: connections an engine keeps, and how many more it opens under load.
@@ -61,3 +61,13 @@ def async_engine(url: str) -> AsyncEngine:
     engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
     event.listen(engine.sync_engine, "connect", configure_sqlite)
     return engine
+
+
+async def answers(engine: AsyncEngine) -> bool:
+    """Whether the database answers a trivial query (readiness)."""
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(select(1))
+        return True
+    except Exception:
+        return False

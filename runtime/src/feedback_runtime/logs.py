@@ -47,3 +47,10 @@ def configure_logging(service: str, level: str | None = None) -> None:
     # The consumer libraries are chatty at INFO; their warnings still come through.
     for noisy in ("aiokafka", "kafka", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def configure_service_logging(service: str, configure_logs: bool | None, settings: object | None) -> None:
+    """JSON logs when asked, and by default when a factory reads its settings from the environment (it runs as
+    a service under uvicorn); a test that passes its own settings keeps pytest's logging."""
+    if configure_logs if configure_logs is not None else settings is None:
+        configure_logging(service)

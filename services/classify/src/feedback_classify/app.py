@@ -14,7 +14,7 @@ from feedback_runtime.asgi import consumer_app, on_event_loop
 from feedback_runtime.consumer import EventConsumer
 from feedback_runtime.kafka import kafka_broker
 from feedback_runtime.lag import lag_monitor
-from feedback_runtime.logs import configure_logging
+from feedback_runtime.logs import configure_service_logging
 from feedback_runtime.owners_watch import LiveOwners
 
 from .api import classify_route
@@ -37,9 +37,7 @@ def create_app(
     owners: OwnersDirectory | None = None,
 ) -> AsgiFastStream:
     """Build the classify service: a consumer of responses that publishes classified events."""
-    # Configured from the environment means run as a service (uvicorn --factory): log JSON.
-    if configure_logs if configure_logs is not None else settings is None:
-        configure_logging(SERVICE)
+    configure_service_logging(SERVICE, configure_logs, settings)
     settings = settings or ClassifySettings()
     registry = registry or CollectorRegistry()
     taxonomy = taxonomy or load_taxonomy()

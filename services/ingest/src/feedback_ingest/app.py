@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from feedback_contracts.events import EVENT_TYPE_HEADER, RESPONSES_TOPIC
 from feedback_runtime.kafka import kafka_broker
-from feedback_runtime.logs import configure_logging
+from feedback_runtime.logs import configure_service_logging
 
 from .deps import Gates
 from .fast_path import FastPath
@@ -105,9 +105,7 @@ def create_app(
     registry: CollectorRegistry | None = None,
 ) -> FastAPI:
     """Build the ingest API, its store and its outbox relay."""
-    # Configured from the environment means run as a service (uvicorn --factory): log JSON.
-    if configure_logs if configure_logs is not None else settings is None:
-        configure_logging(SERVICE)
+    configure_service_logging(SERVICE, configure_logs, settings)
     settings = settings or IngestSettings()
     if not settings.tokens:
         raise ValueError("INGEST_API_TOKENS is empty: the API would accept no one")

@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from feedback_contracts.events import RESPONSES_TOPIC
-from feedback_runtime.db import async_engine
+from feedback_runtime.db import answers, async_engine
 
 from .repository import Contact, OutboxRow, RelayLeaseLost, RevisionState, StoreError
 from .rules import AcceptResult, ConflictError, PostedRevision, decide, named_revisions, stored_responses
@@ -262,12 +262,7 @@ class CoreRepository:
         return await self._write(lambda conn: requeue(conn, query))
 
     async def ping(self) -> bool:
-        try:
-            async with self.engine.connect() as conn:
-                await conn.execute(select(1))
-            return True
-        except Exception:
-            return False
+        return await answers(self.engine)
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -16,7 +16,7 @@ from feedback_runtime.asgi import consumer_app, on_event_loop
 from feedback_runtime.consumer import EventConsumer
 from feedback_runtime.kafka import kafka_broker
 from feedback_runtime.lag import lag_monitor
-from feedback_runtime.logs import configure_logging
+from feedback_runtime.logs import configure_service_logging
 from feedback_runtime.owners_watch import LiveOwners
 
 from .adapters import SmtpSender, WebhookSender
@@ -44,9 +44,7 @@ def create_app(
     clock: Callable[[], datetime] | None = None,
 ) -> AsgiFastStream:
     """Build the notify service: a consumer of classified events, a delivery worker and a digest scheduler."""
-    # Configured from the environment means run as a service (uvicorn --factory): log JSON.
-    if configure_logs if configure_logs is not None else settings is None:
-        configure_logging(SERVICE)
+    configure_service_logging(SERVICE, configure_logs, settings)
     settings = settings or NotifySettings()
     registry = registry or CollectorRegistry()
     now = clock or (lambda: datetime.now(UTC))

@@ -22,7 +22,7 @@ from feedback_contracts.owners import OwnersDirectory
 from feedback_runtime.consumer import EventConsumer
 from feedback_runtime.kafka import kafka_broker
 from feedback_runtime.lag import lag_monitor
-from feedback_runtime.logs import configure_logging
+from feedback_runtime.logs import configure_service_logging
 from feedback_runtime.owners_watch import LiveOwners
 from feedback_runtime.signin import SignInLinks
 
@@ -48,14 +48,13 @@ log = logging.getLogger("feedback.workspace")
 def create_app(
     settings: WorkspaceSettings | None = None,
     *,
-    configure_logs: bool | None = None,
-    registry: CollectorRegistry | None = None,
     owners: OwnersDirectory | None = None,
     clock: Callable[[], datetime] | None = None,
+    registry: CollectorRegistry | None = None,
+    configure_logs: bool | None = None,
 ) -> FastAPI:
     """Build the workspace: a consumer of classified events into its own store, and the owners' pages."""
-    if configure_logs if configure_logs is not None else settings is None:
-        configure_logging(SERVICE)
+    configure_service_logging(SERVICE, configure_logs, settings)
     settings = settings or WorkspaceSettings()
     secret = settings.workspace_secret.get_secret_value()
     if not secret:
@@ -71,10 +70,10 @@ def create_app(
     EventConsumer(
         broker,
         settings,
-        service=SERVICE,
         topic=CLASSIFIED_TOPIC,
-        group_id=settings.workspace_group_id,
         event_type=ResponseClassified,
+        group_id=settings.workspace_group_id,
+        service=SERVICE,
         handle=ClassifiedHandler(store, metrics, now),
         registry=registry,
         on_parked=metrics.events.labels("dead_lettered").inc,

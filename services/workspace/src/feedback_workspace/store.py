@@ -4,7 +4,7 @@ and the queries the pages make."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,16 +15,16 @@ from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from feedback_contracts.events import ItemsOverdue, ResponseClassified
-from feedback_runtime.db import async_engine
+from feedback_runtime.db import answers, async_engine
 from feedback_runtime.migrations import migrate_on_start
 
 from .escalation import Candidate, Notice, Policy
-from .items import MAX_NOTE_CHARS, NO_SECTION, ItemChanges, State, StoredItem, decide, search_text
+from .items import MAX_NOTE_CHARS, NO_SECTION, State
+from .recording import SYSTEM, Recorded, record_revision
 from .tables import item_events, items, reminders, revisions, statements
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 DecideOverdue = Callable[[list[Candidate], datetime, Policy], list[Notice]]
-SYSTEM = "system"
 
 
 def utc(value: datetime | None) -> datetime | None:
@@ -32,18 +32,6 @@ def utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """What recording one revision did."""
-
-    revision: int
-    applied: bool
-    created: int = 0
-    carried: int = 0
-    changed: int = 0
-    withdrawn: int = 0
 
 
 @dataclass(frozen=True)
@@ -75,12 +63,7 @@ class WorkspaceStore:
         await self.engine.dispose()
 
     async def ping(self) -> bool:
-        try:
-            async with self.engine.connect() as conn:
-                await conn.execute(select(1))
-            return True
-        except Exception:
-            return False
+        return await answers(self.engine)
 
     # Recording -----------------------------------------------------------------------------------
 
@@ -88,39 +71,33 @@ class WorkspaceStore:
         """Apply one classified revision to its statement's items, once: a revision not newer than the stored
         one (a redelivery, a replay, an older revision arriving late) changes nothing."""
         async with self.engine.begin() as conn:
-            return await conn.run_sync(_record, event, now)
+            return await conn.run_sync(record_revision, event, now)
 
     # Reading -------------------------------------------------------------------------------------
 
     async def items(self, where: ItemFilter, limit: int, offset: int = 0) -> tuple[list[dict], int]:
         """A page of items, newest first, and how many match in all."""
-        condition = _condition(where)
         async with self.engine.connect() as conn:
-            total = (await conn.execute(select(func.count()).select_from(items).where(condition))).scalar_one()
+            total = (await conn.execute(select(func.count()).select_from(items).where(_condition(where)))).scalar_one()
+        return await self._newest_first(where, limit, offset), total
+
+    async def _newest_first(self, where: ItemFilter, limit: int, offset: int) -> list[dict]:
+        async with self.engine.connect() as conn:
             rows = await conn.execute(
                 select(items)
-                .where(condition)
+                .where(_condition(where))
                 .order_by(items.c.updated_at.desc(), items.c.id.desc())
                 .limit(limit)
                 .offset(offset)
             )
-            return [_item(r) for r in rows.mappings()], total
+            return [_item(r) for r in rows.mappings()]
 
     async def page(self, where: ItemFilter, limit: int, offset: int = 0) -> tuple[list[dict], dict[State, int], int]:
         """A page of items, newest first, the counts per state of the filter without its state, and how many
         match in all (taken from those counts: one scan of the matching items fewer)."""
         counts = await self.state_counts(where)
         total = counts[where.state] if where.state is not None else sum(counts.values())
-        condition = _condition(where)
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                select(items)
-                .where(condition)
-                .order_by(items.c.updated_at.desc(), items.c.id.desc())
-                .limit(limit)
-                .offset(offset)
-            )
-            return [_item(r) for r in rows.mappings()], counts, total
+        return await self._newest_first(where, limit, offset), counts, total
 
     async def state_counts(self, where: ItemFilter) -> dict[State, int]:
         """How many items of the filter are in each state (the filter's own state ignored)."""
@@ -360,107 +337,3 @@ def _item(row: RowMapping) -> dict:
         item[name] = utc(item[name])
     item.pop("search_text", None)
     return item
-
-
-def _record(conn: Connection, event: ResponseClassified, now: datetime) -> Recorded:
-    stored = conn.execute(
-        select(statements.c.latest_revision).where(statements.c.response_id == event.response_id).with_for_update()
-    ).scalar()
-    if stored is not None and stored >= event.revision:
-        return Recorded(event.revision, applied=False)
-    organization = event.respondent.organization
-    values = dict(
-        survey_id=event.survey_id, latest_revision=event.revision, organization=organization,
-        respondent_type=event.respondent_type.value, received_at=event.received_at,
-    )  # fmt: skip
-    if stored is None:
-        conn.execute(
-            insert(statements).values(response_id=event.response_id, first_received_at=event.received_at, **values)
-        )
-    else:
-        conn.execute(update(statements).where(statements.c.response_id == event.response_id).values(**values))
-    conn.execute(
-        insert(revisions).values(
-            response_id=event.response_id, revision=event.revision, received_at=event.received_at,
-            classified_at=event.classified_at, event=event.model_dump_json(),
-        )
-    )  # fmt: skip
-    rows = conn.execute(
-        select(
-            items.c.id,
-            items.c.owner_id,
-            items.c.section_id,
-            items.c.paragraphs_digest,
-            items.c.state,
-            items.c.withdrawn,
-        ).where(items.c.response_id == event.response_id)
-    )
-    existing = [
-        StoredItem(r.id, r.owner_id, r.section_id, r.paragraphs_digest, State(r.state), r.withdrawn) for r in rows
-    ]
-    changes = decide(event, existing)
-    _apply(conn, event, changes, now)
-    return Recorded(
-        event.revision, applied=True, created=len(changes.created), carried=len(changes.carried),
-        changed=len(changes.changed), withdrawn=len(changes.withdrawn),
-    )  # fmt: skip
-
-
-def _apply(conn: Connection, event: ResponseClassified, changes: ItemChanges, now: datetime) -> None:
-    organization, rtype = event.respondent.organization, event.respondent_type.value
-    for content in changes.created:
-        item_id = conn.execute(
-            insert(items).values(
-                owner_id=content.owner_id, response_id=event.response_id, section_id=content.section_id,
-                section_title=content.section_title, revision=event.revision, respondent_type=rtype,
-                organization=organization, paragraphs=json.dumps(content.paragraphs, ensure_ascii=False),
-                paragraphs_digest=content.digest, paragraph_count=len(content.paragraphs),
-                search_text=search_text(organization, content),
-                state=State.NEW.value, withdrawn=False, created_at=now, updated_at=now, state_changed_at=now,
-            )
-        ).inserted_primary_key[0]  # fmt: skip
-        _history(conn, [item_id], now, "routed", event.revision, to_state=State.NEW.value)
-    for item, content in changes.carried:
-        conn.execute(
-            update(items).where(items.c.id == item.id).values(
-                revision=event.revision, paragraphs=json.dumps(content.paragraphs, ensure_ascii=False),
-                section_title=content.section_title, organization=organization, respondent_type=rtype,
-            )
-        )  # fmt: skip
-    for item, content in changes.changed:
-        conn.execute(
-            update(items).where(items.c.id == item.id).values(
-                revision=event.revision, paragraphs=json.dumps(content.paragraphs, ensure_ascii=False),
-                paragraphs_digest=content.digest, paragraph_count=len(content.paragraphs),
-                search_text=search_text(organization, content),
-                section_title=content.section_title, organization=organization, respondent_type=rtype,
-                state=State.NEW.value, withdrawn=False, updated_at=now, state_changed_at=now,
-            )
-        )  # fmt: skip
-        _history(conn, [item.id], now, "changed", event.revision, from_state=item.state.value, to_state=State.NEW.value)
-    if changes.withdrawn:
-        ids = [item.id for item in changes.withdrawn]
-        conn.execute(update(items).where(items.c.id.in_(ids)).values(withdrawn=True, updated_at=now))
-        _history(conn, ids, now, "withdrawn", event.revision)
-
-
-def _history(
-    conn: Connection, item_ids: Iterable[int], now: datetime, kind: str, revision: int, *,
-    from_state: str | None = None, to_state: str | None = None,
-) -> None:  # fmt: skip
-    conn.execute(
-        insert(item_events),
-        [
-            dict(
-                item_id=i,
-                at=now,
-                actor=SYSTEM,
-                kind=kind,
-                from_state=from_state,
-                to_state=to_state,
-                note=None,
-                revision=revision,
-            )
-            for i in item_ids
-        ],
-    )

@@ -11,7 +11,7 @@ Revises: 0001
 Create Date: 2026-11-22 22:00:00
 """
 
-from alembic import op
+from feedback_runtime.migrations import set_compression
 
 revision = "0002"
 down_revision = "0001"
@@ -19,23 +19,9 @@ down_revision = "0001"
 _COLUMNS = (("revisions", "event"), ("outbox", "payload"))
 
 
-def _offers(method: str) -> bool:
-    bind = op.get_bind()
-    if bind.dialect.name != "postgresql":
-        return False
-    offered = bind.exec_driver_sql(
-        "SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'"
-    ).scalar()  # no such setting before PostgreSQL 14
-    return bool(offered) and method in offered
-
-
 def upgrade() -> None:
-    if _offers("lz4"):
-        for table, column in _COLUMNS:
-            op.execute(f"ALTER TABLE {table} ALTER COLUMN {column} SET COMPRESSION lz4")
+    set_compression(_COLUMNS, "lz4")
 
 
 def downgrade() -> None:
-    if _offers("pglz"):
-        for table, column in _COLUMNS:
-            op.execute(f"ALTER TABLE {table} ALTER COLUMN {column} SET COMPRESSION pglz")
+    set_compression(_COLUMNS, "pglz")

@@ -20,20 +20,12 @@ Create Date: 2026-12-05 15:30:00
 
 from alembic import op
 
+from feedback_runtime.migrations import set_compression
+
 revision = "0003"
 down_revision = "0002"
 
 _COMPRESSED = (("items", "search_text"), ("items", "paragraphs"), ("revisions", "event"))
-
-
-def _offers(method: str) -> bool:
-    bind = op.get_bind()
-    if bind.dialect.name != "postgresql":
-        return False
-    offered = bind.exec_driver_sql(
-        "SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'"
-    ).scalar()  # no such setting before PostgreSQL 14
-    return bool(offered) and method in offered
 
 
 def upgrade() -> None:
@@ -42,15 +34,11 @@ def upgrade() -> None:
     op.create_index(
         "ix_items_owner_state_page", "items", ["owner_id", "withdrawn", "state", "updated_at", "id"], unique=False
     )
-    if _offers("lz4"):
-        for table, column in _COMPRESSED:
-            op.execute(f"ALTER TABLE {table} ALTER COLUMN {column} SET COMPRESSION lz4")
+    set_compression(_COMPRESSED, "lz4")
 
 
 def downgrade() -> None:
-    if _offers("pglz"):
-        for table, column in _COMPRESSED:
-            op.execute(f"ALTER TABLE {table} ALTER COLUMN {column} SET COMPRESSION pglz")
+    set_compression(_COMPRESSED, "pglz")
     op.drop_index("ix_items_owner_state_page", table_name="items")
     op.drop_index("ix_items_owner_page", table_name="items")
     op.create_index("ix_items_owner_state_updated", "items", ["owner_id", "state", "updated_at"], unique=False)
