@@ -357,6 +357,14 @@ def _steps_section(results: dict) -> str:
             f"{_num(bare_us)} µs of HTTP, as the bare endpoint, leaves {_num(budget - bare_us)} µs for everything "
             f"else; the steps alone take {_num(beyond)} µs.\n"
         )
+    text += (
+        "\nWhy ingest keeps a hand-written fast path for `POST /v1/responses` (`feedback_ingest/fast_path.py`, which "
+        "shares the route's token check, validation and store): measured on 2026-12-05 on this shared 2-core "
+        "machine (uvicorn, SQLite, `bench.loadgen` closed loop, 64 connections, 8 s windows, median of three, not "
+        "by this run), ingest accepted 950 responses/s at 1,062 µs of server CPU per response with it and 830/s at "
+        "1,237 µs through the FastAPI route alone; in-process with the store stubbed the route costs 225 µs per "
+        "request and the fast path 117 µs. At 16 connections the two are alike (group commits bound the rate).\n"
+    )
     return text
 
 
