@@ -840,7 +840,7 @@ def _workspace(results: dict) -> str:
         f"The store holds **{phase['statements']:,} statements** ({phase['revised']} of them revised once) with "
         f"**{phase['routed_paragraphs']:,} routed paragraphs** in {phase['items']:,} items. The owner's pages are "
         f"those of the owner with the most routed paragraphs, `{viewer['owner']}`: {viewer['items']:,} items, "
-        f"{viewer['paragraphs']:,} paragraphs (an inbox page shows 25 items with all their paragraphs); the office's "
+        f"{viewer['paragraphs']:,} paragraphs (an inbox page shows {phase['page_size']} items with all their paragraphs); the office's "
         f"list is `{phase.get('office')}`'s, every owner's items. Each page kind is fetched first by one client "
         f"({phase['requests'] // 2} requests: the page's own time), then by {phase['clients']} clients at once "
         f"({phase['requests']} requests; the target is for these); latency from sending the request to the whole "
@@ -935,7 +935,7 @@ def _workspace_misses(results: dict) -> list[str]:
             f"{max(shares) * 100:.0f}% of the limit at the median. With {phase['clients']} clients a page waits for "
             "the pages ahead of it in the one process's event loop, and the server, the database server, the "
             "clients and other processes share two cores. Most of a page's CPU is not the store: an inbox page "
-            f"renders every routed paragraph of its 25 items with its reasons ({per_item:.0f} paragraphs per item "
+            f"renders every routed paragraph of its {phase['page_size']} items with its reasons ({per_item:.0f} paragraphs per item "
             "on average for this owner), through Jinja2 macros per paragraph and per reason."
         )
         text_page = store.get("inbox_text", {}).get("ms")

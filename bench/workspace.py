@@ -99,6 +99,7 @@ def run(children: Children, workdir: Path, plan: Plan) -> dict:
         "office": office,
         "clients": plan.workspace_clients,
         "requests": plan.workspace_requests,
+        "page_size": _page_size(),
         "databases": {},
     }
     print(
@@ -491,3 +492,9 @@ def main() -> None:  # pragma: no cover - for looking at the generated consultat
 
 if __name__ == "__main__":
     main()
+
+
+def _page_size() -> int:
+    from feedback_workspace.pages import PAGE_SIZE
+
+    return PAGE_SIZE
