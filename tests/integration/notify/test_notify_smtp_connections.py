@@ -21,8 +21,9 @@ from feedback_contracts.respondents import RespondentType
 from feedback_notify.adapters import PermanentDeliveryError, SmtpSender, TransientDeliveryError
 from feedback_notify.alerts import Alert, AlertParagraph, AlertSection
 from feedback_notify.delivery_log import NewJob
+from feedback_notify.email_wire import compose_email
 from feedback_notify.keys import DeliveryKey
-from feedback_notify.render import Rendered, Renderer, compose_email, message_id
+from feedback_notify.render import Rendered, Renderer, message_id
 from feedback_notify.service import Dispatcher, NotifyMetrics
 from feedback_notify.store import NotifyStore
 

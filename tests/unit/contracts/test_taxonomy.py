@@ -8,7 +8,8 @@ import re
 import pytest
 from pydantic import ValidationError
 
-from feedback_contracts.taxonomy import DATA_FILE, Section, Taxonomy, load_taxonomy, parse_strategy
+from feedback_contracts.strategy_text import parse_strategy
+from feedback_contracts.taxonomy import DATA_FILE, Section, Taxonomy, load_taxonomy
 
 CHAPTER_FIVE = [
     "5",

@@ -21,8 +21,9 @@ from feedback_contracts.respondents import RespondentType
 from feedback_contracts.responses import Answer
 from feedback_contracts.taxonomy import load_taxonomy
 from feedback_notify.adapters import PermanentDeliveryError, TransientDeliveryError
+from feedback_notify.email_wire import OutgoingEmail
 from feedback_notify.keys import DeliveryKey
-from feedback_notify.render import OutgoingEmail, Renderer, defang
+from feedback_notify.render import Renderer, defang
 from feedback_notify.service import Dispatcher, Intake, NotifyMetrics
 from feedback_notify.store import NotifyStore
 

@@ -17,8 +17,9 @@ from feedback_contracts.respondents import RespondentType
 from feedback_notify.adapters import PermanentDeliveryError, TransientDeliveryError
 from feedback_notify.alerts import Alert, AlertParagraph, AlertSection
 from feedback_notify.delivery_log import DeliveryLog, NewJob
+from feedback_notify.email_wire import OutgoingEmail
 from feedback_notify.keys import DeliveryKey
-from feedback_notify.render import OutgoingEmail, Renderer, message_id
+from feedback_notify.render import Renderer, message_id
 from feedback_notify.service import Dispatcher, NotifyMetrics
 from feedback_notify.store import NotifyStore
 

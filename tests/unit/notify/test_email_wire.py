@@ -9,8 +9,9 @@ from email import message_from_bytes, policy
 
 import pytest
 
+from feedback_notify.email_wire import compose_email
 from feedback_notify.keys import DeliveryKey
-from feedback_notify.render import Rendered, compose_email, message_id
+from feedback_notify.render import Rendered, message_id
 
 KEY = DeliveryKey("turvallisuus", "email", "r1", 1)
 STRICT = policy.default.clone(raise_on_defect=True)

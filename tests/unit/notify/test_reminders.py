@@ -13,9 +13,10 @@ from prometheus_client import CollectorRegistry
 
 from feedback_contracts.events import ItemsOverdue, OverdueItem
 from feedback_contracts.owners import parse_owners
+from feedback_notify.email_wire import OutgoingEmail
 from feedback_notify.keys import DeliveryKey
 from feedback_notify.reminders import ReminderIntake, ReminderRenderer, reminder_webhook_payload
-from feedback_notify.render import OutgoingEmail, Renderer, message_id
+from feedback_notify.render import Renderer, message_id
 from feedback_notify.service import Dispatcher, NotifyMetrics
 from feedback_notify.store import NotifyStore
 from feedback_runtime.signin import SignInLinks

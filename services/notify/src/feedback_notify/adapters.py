@@ -17,7 +17,7 @@ import aiosmtplib
 import httpx
 from aiosmtplib.email import extract_recipients, extract_sender, flatten_message
 
-from .render import OutgoingEmail
+from .email_wire import OutgoingEmail
 
 
 class TransientDeliveryError(Exception):

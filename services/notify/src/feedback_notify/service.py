@@ -21,11 +21,12 @@ from feedback_contracts.owners import Owner, OwnersDirectory
 from .adapters import PermanentDeliveryError, TransientDeliveryError
 from .alerts import Alert, Digest, channels, decide, route_owners
 from .delivery_log import DeliveryLog, Job, Outcome
+from .email_wire import compose_email
 from .keys import DeliveryKey
 from .pipeline import DeliveryPipeline
 from .reminders import KINDS as REMINDER_KINDS
 from .reminders import ReminderRenderer, reminder_webhook_payload
-from .render import Renderer, compose_email, webhook_payload
+from .render import Renderer, webhook_payload
 
 log = logging.getLogger("feedback.notify")
 HELSINKI = ZoneInfo("Europe/Helsinki")
