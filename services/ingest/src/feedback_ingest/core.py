@@ -6,6 +6,7 @@ its accepts and marks take the standard library's driver (see sqlite.py)."""
 from __future__ import annotations
 
 import sqlite3
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -164,7 +165,7 @@ def requeue(conn: Connection, query: Select) -> int:
     return len(rows)
 
 
-class CoreRepository:
+class CoreRepository(ABC):
     """The port on SQLAlchemy Core: reads on the async engine, writes as `_write` runs them (in subclasses)."""
 
     writers = 1
@@ -173,9 +174,9 @@ class CoreRepository:
         self.url = url
         self.engine: AsyncEngine = async_engine(url)
 
+    @abstractmethod
     async def _write(self, work: Callable[[Connection], T]) -> T:
-        """`work(connection)` in one transaction."""
-        raise NotImplementedError
+        """`work(connection)` in one transaction: the SQLite and PostgreSQL adapters each run it their way."""
 
     async def _read(self, work: Callable[[Connection], T]) -> T:
         async with self.engine.connect() as conn:
