@@ -8,6 +8,8 @@ the owner they are for.
 from __future__ import annotations
 
 import base64
+import hashlib
+import re
 from datetime import datetime
 from typing import Literal
 
@@ -20,17 +22,22 @@ RESPONSES_TOPIC = "feedback.responses.v1"
 CLASSIFIED_TOPIC = "feedback.classified.v1"
 # The workspace's reminders to owners and notices to the strategy office, delivered by notify.
 REMINDERS_TOPIC = "feedback.reminders.v1"
+# Corrections of routes made in the workspace, applied by classify (which publishes the routes again).
+CORRECTIONS_TOPIC = "feedback.corrections.v1"
 DLQ_SUFFIX = ".dlq"
 RESPONSES_DLQ_TOPIC = RESPONSES_TOPIC + DLQ_SUFFIX
 CLASSIFIED_DLQ_TOPIC = CLASSIFIED_TOPIC + DLQ_SUFFIX
 REMINDERS_DLQ_TOPIC = REMINDERS_TOPIC + DLQ_SUFFIX
+CORRECTIONS_DLQ_TOPIC = CORRECTIONS_TOPIC + DLQ_SUFFIX
 ALL_TOPICS = (
     RESPONSES_TOPIC,
     CLASSIFIED_TOPIC,
     REMINDERS_TOPIC,
+    CORRECTIONS_TOPIC,
     RESPONSES_DLQ_TOPIC,
     CLASSIFIED_DLQ_TOPIC,
     REMINDERS_DLQ_TOPIC,
+    CORRECTIONS_DLQ_TOPIC,
 )
 
 # Header carrying the event's schema name, so a consumer can refuse what it does not understand.
@@ -78,15 +85,47 @@ class ResponseReceived(_Event):
     answers: tuple[Answer, ...] = Field(description="The answers, in question order.")
 
 
+# A correction id names one correction for good (notify's delivery key of the alert it causes is made of it):
+# letters, digits, "-", "_" and ".", never only digits.
+CORRECTION_ID_PATTERN = r"^[A-Za-z0-9_.-]*[A-Za-z_.-][A-Za-z0-9_.-]*$"
+SECTION_ID_PATTERN = r"^[0-9]+(\.[0-9]+)*$"
+
+
+class PrecedentSource(_Event):
+    """The earlier paragraph a `precedent` reason follows: a corrected route, or a labelled paragraph of a file."""
+
+    source: Literal["correction", "labels"] = Field(
+        description="correction: a route an owner or the office corrected; labels: a labels file loaded at start."
+    )
+    response_id: str | None = Field(
+        default=None, description="The earlier statement (its response id, or the labels file's document name)."
+    )
+    paragraph_id: str | None = Field(default=None, description="The earlier paragraph's id, where it has one.")
+    similarity: float = Field(ge=0, le=1, description="How closely this paragraph resembles the earlier one, 0-1.")
+
+
+class CorrectionNote(_Event):
+    """Who corrected a route, when and why: carried by a `correction` reason."""
+
+    correction_id: str = Field(pattern=CORRECTION_ID_PATTERN, max_length=100, description="The correction's id.")
+    by_role: str = Field(description="The role (owner id or the strategy office) that made the correction.")
+    reason: str = Field(description="Why, in the corrector's words.")
+    corrected_at: AwareDatetime = Field(description="When the correction was made.")
+
+
 class Reason(_Event):
     """Why a paragraph was routed to a section: shown to the owner who receives it."""
 
-    kind: Literal["reference", "title", "terms", "similarity", "respondent_type", "question", "default"] = Field(
+    kind: Literal[
+        "reference", "title", "terms", "similarity", "respondent_type", "question", "precedent", "correction", "default"
+    ] = Field(
         description=(
             "reference: the text names the section; title: it names the section's title; terms: words of the section; "
             "similarity: the paragraph resembles the section's text; respondent_type: the respondent's partner section; "
             "question: the question the paragraph answers resembles the section's text and leaned the paragraph towards "
-            "it (which question: the paragraph's `question`); default: nothing matched, sent to the default owner."
+            "it (which question: the paragraph's `question`); precedent: the paragraph closely resembles one routed here "
+            "before by a person (`precedent`); correction: a person moved the paragraph here (`correction`); "
+            "default: nothing matched, sent to the default owner."
         )
     )
     match: str | None = Field(
@@ -103,6 +142,8 @@ class Reason(_Event):
         ),
     )
     score: float | None = Field(default=None, description="The signal's own score, where it has one.")
+    precedent: PrecedentSource | None = Field(default=None, description="For 'precedent': the earlier paragraph.")
+    correction: CorrectionNote | None = Field(default=None, description="For 'correction': who, when and why.")
 
 
 class Paragraph(_Event):
@@ -111,6 +152,18 @@ class Paragraph(_Event):
     index: int = Field(ge=0, description="Position of the paragraph in the whole response, from 0.")
     question: int = Field(ge=1, le=84, description="The global number of the question it answers.")
     text: str = Field(description="The paragraph's text.")
+
+    @property
+    def paragraph_id(self) -> str:
+        """The paragraph's stable id: the same for the same text of the same question in every revision."""
+        return paragraph_id(self.question, self.text)
+
+
+def paragraph_id(question: int, text: str) -> str:
+    """A paragraph's id, "q<question>-<12 hex digits of its text's SHA-256>": stable across revisions while the
+    paragraph does not change, so a correction made on one revision finds its paragraph in the next. Two
+    identical paragraphs of one question share it (and a correction of one applies to both)."""
+    return f"q{question}-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
 class RoutedParagraph(_Event):
@@ -136,8 +189,29 @@ class SectionRoute(_Event):
     )
 
 
+class AppliedCorrection(_Event):
+    """A correction as it stands for one revision: applied, or dropped because its paragraph changed."""
+
+    correction_id: str = Field(pattern=CORRECTION_ID_PATTERN, max_length=100, description="The correction's id.")
+    paragraph_id: str = Field(description="The corrected paragraph's id.")
+    revision: int = Field(ge=1, description="The revision the correction was made on.")
+    add: tuple[str, ...] = Field(default=(), description="Sections the paragraph was sent to.")
+    remove: tuple[str, ...] = Field(default=(), description="Sections the paragraph was taken from.")
+    by_role: str = Field(description="The role that made the correction.")
+    reason: str = Field(description="Why, in the corrector's words.")
+    corrected_at: AwareDatetime = Field(description="When the correction was made.")
+    status: Literal["applied", "dropped"] = Field(
+        description="applied: in force on this revision; dropped: the paragraph changed in this revision, so the "
+        "correction no longer applies to it."
+    )
+
+
 class ResponseClassified(_Event):
-    """A response revision was split into paragraphs and routed. Topic `feedback.classified.v1`, key `response_id`."""
+    """A response revision was split into paragraphs and routed. Topic `feedback.classified.v1`, key `response_id`.
+
+    A revision is routed again (`routing` one higher) when a correction of its routes is applied; consumers order
+    by (revision, routing).
+    """
 
     schema_version: Literal[1] = Field(default=1, description="Version of this event's schema.")
     survey_id: str = Field(description="The survey's id in the form tool.")
@@ -150,6 +224,18 @@ class ResponseClassified(_Event):
     respondent_type: RespondentType
     paragraphs: tuple[Paragraph, ...] = Field(description="All paragraphs of the response.")
     routes: tuple[SectionRoute, ...] = Field(description="Per routed section: its owners, paragraphs and reasons.")
+    routing: int = Field(
+        default=1, ge=1, description="1 for the revision's first routing; one higher each time a correction re-routes it."
+    )
+    correction_id: str | None = Field(
+        default=None,
+        pattern=CORRECTION_ID_PATTERN,
+        max_length=100,
+        description="The correction this routing was published for; None for the routing of a new revision.",
+    )
+    corrections: tuple[AppliedCorrection, ...] = Field(
+        default=(), description="Every correction of this response, applied to this revision or dropped from it."
+    )
 
     def owners(self) -> list[str]:
         """Every owner who receives something of this response, in first-seen order."""
@@ -158,6 +244,49 @@ class ResponseClassified(_Event):
             for owner in route.owners:
                 seen.setdefault(owner, None)
         return list(seen)
+
+
+class RouteCorrected(_Event):
+    """A person corrected where a paragraph is routed. Topic `feedback.corrections.v1`, key `response_id`.
+
+    Published by the workspace after checking the response, paragraph, sections and the corrector's right to
+    make it; classify applies it to the response's latest routing and publishes `ResponseClassified` again.
+    Each correction id is applied once, however often it is published.
+    """
+
+    schema_version: Literal[1] = Field(default=1, description="Version of this event's schema.")
+    correction_id: str = Field(
+        pattern=CORRECTION_ID_PATTERN, max_length=100, description="This correction's id: applied once."
+    )
+    response_id: ResponseId
+    revision: int = Field(ge=1, description="The revision the corrector saw.")
+    paragraph_id: str = Field(max_length=64, description="The paragraph's id (`Paragraph.paragraph_id`).")
+    question: int = Field(ge=1, le=84, description="The question the paragraph answers.")
+    text: str = Field(description="The paragraph's text as the corrector saw it (what precedents learn from).")
+    respondent_type: RespondentType
+    add: tuple[str, ...] = Field(default=(), description="Section ids the paragraph belongs to as well.")
+    remove: tuple[str, ...] = Field(default=(), description="Section ids the paragraph does not belong to.")
+    by_role: str = Field(min_length=1, max_length=64, description="The role that made it: an owner id or the office.")
+    reason: str = Field(min_length=1, max_length=1000, description="Why, in the corrector's words.")
+    corrected_at: AwareDatetime = Field(description="When it was made.")
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> RouteCorrected:
+        if not self.add and not self.remove:
+            raise ValueError("a correction adds or removes at least one section")
+        if set(self.add) & set(self.remove):
+            raise ValueError("a correction cannot both add and remove the same section")
+        for section in (*self.add, *self.remove):
+            if not re.fullmatch(SECTION_ID_PATTERN, section):
+                raise ValueError(f"not a section id: {section!r}")
+        if not self.reason.strip():
+            raise ValueError("a correction needs a reason")
+        return self
+
+    def note(self) -> CorrectionNote:
+        return CorrectionNote(
+            correction_id=self.correction_id, by_role=self.by_role, reason=self.reason, corrected_at=self.corrected_at
+        )
 
 
 # A reminder id names one reminder for good (notify's delivery key is made of it): letters, digits, "-", "_"

@@ -60,6 +60,11 @@ class Answer(BaseModel):
     text: Annotated[str, AfterValidator(clean_text)] = Field(
         description=f"The answer as written; NFC-normalised, control characters removed, at most {MAX_ANSWER_CHARS} characters."
     )
+    question_text: Annotated[str, AfterValidator(clean_line), StringConstraints(max_length=2000)] | None = Field(
+        default=None,
+        description="The question as the form showed it, where the form sends it; routing uses it where the "
+        "questionnaire has no text of its own for the question.",
+    )
 
     @model_validator(mode="after")
     def _bounded(self) -> Answer:

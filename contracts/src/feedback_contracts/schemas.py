@@ -8,12 +8,14 @@ from pydantic import BaseModel
 
 from .events import (
     CLASSIFIED_TOPIC,
+    CORRECTIONS_TOPIC,
     REMINDERS_TOPIC,
     RESPONSES_TOPIC,
     DeadLetter,
     ItemsOverdue,
     ResponseClassified,
     ResponseReceived,
+    RouteCorrected,
 )
 from .owners import OwnersDirectory
 from .responses import SurveyResponse
@@ -23,6 +25,7 @@ CONTRACTS: dict[str, type[BaseModel]] = {
     f"{RESPONSES_TOPIC}.schema.json": ResponseReceived,
     f"{CLASSIFIED_TOPIC}.schema.json": ResponseClassified,
     f"{REMINDERS_TOPIC}.schema.json": ItemsOverdue,
+    f"{CORRECTIONS_TOPIC}.schema.json": RouteCorrected,
     "dead-letter.schema.json": DeadLetter,
     "owners-directory.schema.json": OwnersDirectory,
 }

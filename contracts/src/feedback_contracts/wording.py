@@ -25,5 +25,10 @@ def explain(reason: Reason, respondent_type: RespondentType) -> str:
             )
         case "question":
             return "kysymys koskee tätä lukua"
+        case "precedent":
+            return "samankaltainen kuin aiemmin tänne ohjattu kohta"
+        case "correction" if reason.correction is not None:
+            note = reason.correction
+            return f"siirretty tänne käsin ({note.by_role}): ”{note.reason}”"
         case _:
             return "ei tunnistettua lukua, ohjattu oletusvastaanottajalle"
