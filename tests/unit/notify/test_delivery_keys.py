@@ -16,6 +16,8 @@ KNOWN = [
      "<dbec0456dfc53dfc1fdd19d2aaa5346dc66fd309@example.org>"),
     (DeliveryKey.alert("kunnat", "email", "abc:def", 12), "kunnat:email:abc:def:12",  # a response id may hold ":"
      "<8010b1812928522ac299570a89e94b929e8c9504@example.org>"),
+    (DeliveryKey.correction("turvallisuus", "email", "korjaus-1"), "turvallisuus:email:correction:korjaus-1",
+     "<e0cdf0dd9b35b3054bd43f775040a6b72e1b41cb@example.org>"),
 ]  # fmt: skip
 
 
@@ -35,10 +37,21 @@ def test_a_key_keeps_its_text_and_message_id_and_reads_back_from_its_text(
         DeliveryKey("office", "email", "digest:2026-03-20", 1),
         DeliveryKey.digest("office", "email", "flush-20260320T100000000000"),
         DeliveryKey("office", "email", "r-1.2_x", 1000),
+        DeliveryKey("office", "email", "correction", 3),  # a response called "correction" is no correction
+        DeliveryKey("office", "email", "correction:7", 2),
+        DeliveryKey.correction("office", "webhook", "c-2026.05_01"),
+        DeliveryKey.correction("office", "email", "7a"),
+        DeliveryKey.reminder("office", "email", "correction-1"),
     ],
 )
 def test_every_key_reads_back_from_its_text(key: DeliveryKey) -> None:
     assert DeliveryKey.parse(key.text) == key
+
+
+def test_a_correction_key_reads_back_as_the_same_correction() -> None:
+    key = DeliveryKey.parse("kunnat:webhook:correction:korjaus-7")
+    assert key == DeliveryKey.correction("kunnat", "webhook", "korjaus-7")
+    assert key.is_correction and not key.is_digest and not key.is_reminder and key.response_id is None
 
 
 def test_the_digest_items_of_a_digest_are_marked_with_the_owner_and_the_digest_id() -> None:
@@ -60,6 +73,10 @@ def test_what_is_not_a_key_is_refused(text: str) -> None:
         {"owner": "office", "channel": "email", "digest_id": "20260320"},  # would read back as an alert
         {"owner": "office", "channel": "email", "response_id": "r1", "revision": -1},
         {"owner": "office", "channel": "email", "response_id": "", "revision": 1},
+        {"owner": "office", "channel": "email", "correction_id": "20260320"},  # would read back as an alert
+        {"owner": "office", "channel": "email", "correction_id": "a:b"},
+        {"owner": "office", "channel": "email", "correction_id": ""},
+        {"owner": "office", "channel": "email", "correction_id": "k1", "reminder_id": "k1"},
     ],
 )
 def test_a_key_that_could_not_be_read_back_is_refused(fields: dict) -> None:

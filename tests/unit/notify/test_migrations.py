@@ -10,11 +10,11 @@ from typing import TypeVar
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, insert, inspect, select, text
+from sqlalchemy import Connection, func, insert, inspect, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from feedback_notify.migrations import alembic_config, migrate
-from feedback_notify.schema import jobs, metadata
+from feedback_notify.schema import digest_items, jobs, metadata, snapshots
 from feedback_runtime.db import async_database_url
 
 T = TypeVar("T")
@@ -64,3 +64,31 @@ def test_a_delivery_log_made_before_migrations_is_adopted_with_its_rows(database
     tables = _on(database_url, lambda connection: set(inspect(connection).get_table_names()))
     assert keys == [row["key"]] and "notify_alembic_version" in tables
     assert _on(database_url, _differences) == []
+
+
+def test_what_was_recorded_before_routings_were_numbered_is_each_revisions_first_routing(database_url: str) -> None:
+    now = datetime.now(UTC)
+    snapshot = {"response_id": "r-1", "owner_id": "turvallisuus", "revision": 2, "content": "{}", "updated_at": now}
+    item = {"owner_id": "turvallisuus", "response_id": "r-1", "revision": 2, "payload": "{}", "created_at": now}
+
+    command.upgrade(alembic_config(async_database_url(database_url)), "0002")
+    _on(database_url, lambda connection: connection.execute(insert(snapshots).values(**snapshot)))
+    _on(database_url, lambda connection: connection.execute(insert(digest_items).values(**item)))
+    migrate(async_database_url(database_url))
+
+    routings = _on(
+        database_url,
+        lambda connection: (
+            connection.execute(select(snapshots.c.revision, snapshots.c.routing)).all(),
+            connection.execute(select(digest_items.c.revision, digest_items.c.routing)).all(),
+        ),
+    )
+    assert routings == ([(2, 1)], [(2, 1)])
+    # A re-routing of that revision keeps an item of its own beside the first routing's.
+    _on(database_url, lambda connection: connection.execute(insert(digest_items).values(**item, routing=2)))
+    assert (
+        _on(
+            database_url, lambda connection: connection.execute(select(func.count()).select_from(digest_items)).scalar()
+        )
+        == 2
+    )

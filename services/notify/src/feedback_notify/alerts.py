@@ -1,8 +1,11 @@
-"""What each owner should hear about a classified response revision: new, updated, withdrawn or nothing.
+"""What each owner should hear about a classified response revision: new, updated, withdrawn, moved or nothing.
 
 An owner's part of a revision is the paragraphs routed to the sections they receive. The first
 revision an owner sees is "new"; a later one is an "update" listing what was added, changed and
 removed, or a "withdrawn" notice when nothing of it concerns them any more; unchanged parts send nothing.
+A revision routed again after a correction (`correction_id` set, `routing` one higher) is "moved" news only
+to the owners it gave paragraphs they did not have: the owners it took paragraphs from, and everyone else,
+hear nothing (their snapshots follow, so that the next revision is compared with what they now have).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from feedback_contracts.events import ResponseClassified
+from feedback_contracts.events import Reason, ResponseClassified
 from feedback_contracts.owners import Owner, OwnersDirectory
 from feedback_contracts.questionnaire import load_questionnaire
 from feedback_contracts.respondents import RespondentType
@@ -40,10 +43,20 @@ class AlertSection(BaseModel):
     paragraphs: list[AlertParagraph]
 
 
+class MovedBy(BaseModel):
+    """Who moved paragraphs to the owner and why (a correction), as a "moved" alert shows it."""
+
+    correction_id: str
+    by_role: str | None = None  # the role that corrected: an owner id or the strategy office; None if unknown
+    by_name: str | None = None  # that role's name in the owners directory (the role id if it has none there)
+    reason: str | None = None  # the corrector's words
+    corrected_at: datetime | None = None
+
+
 class Alert(BaseModel):
     """Everything needed to render one alert; stored with its delivery job."""
 
-    kind: Literal["new", "update", "withdrawn"]
+    kind: Literal["new", "update", "withdrawn", "moved"]
     owner_id: str
     owner_name: str
     response_id: str
@@ -55,6 +68,8 @@ class Alert(BaseModel):
     received_at: datetime
     sections: list[AlertSection]
     unchanged: int = 0
+    routing: int = 1
+    correction: MovedBy | None = None  # a "moved" alert's
 
 
 class Digest(BaseModel):
@@ -76,8 +91,20 @@ def route_owners(event: ResponseClassified, directory: OwnersDirectory) -> list[
     return resolved
 
 
-def owner_part(event: ResponseClassified, owner_id: str, owners_per_route: list[list[str]]) -> list[AlertSection]:
-    """The sections and paragraphs of the event that go to this owner, in taxonomy order."""
+def role_name(role: str, directory: OwnersDirectory) -> str:
+    """How an alert names a role: its name in the owners directory, or the role id when it is not there."""
+    owner = directory.get(role)
+    return owner.name if owner is not None else role
+
+
+def owner_part(
+    event: ResponseClassified,
+    owner_id: str,
+    owners_per_route: list[list[str]],
+    directory: OwnersDirectory | None = None,
+) -> list[AlertSection]:
+    """The sections and paragraphs of the event that go to this owner, in taxonomy order (a correction's reason
+    names the corrector by the `directory`'s name of their role)."""
     questionnaire = load_questionnaire()
     paragraphs = {p.index: p for p in event.paragraphs}
     sections = []
@@ -92,11 +119,43 @@ def owner_part(event: ResponseClassified, owner_id: str, owners_per_route: list[
                     question=paragraph.question,
                     question_text=questionnaire.question(paragraph.question).text,
                     text=paragraph.text,
-                    reasons=list(dict.fromkeys(explain(r, event.respondent_type) for r in routed.reasons)),
+                    reasons=list(
+                        dict.fromkeys(explain(_named(r, directory), event.respondent_type) for r in routed.reasons)
+                    ),
                 )
             )
         sections.append(AlertSection(section_id=route.section_id, title=route.section_title, paragraphs=items))
     return sections
+
+
+def _named(reason: Reason, directory: OwnersDirectory | None) -> Reason:
+    """The reason, a correction's role replaced by the role's name (as an owner reads it)."""
+    if reason.correction is None or directory is None:
+        return reason
+    name = role_name(reason.correction.by_role, directory)
+    return reason.model_copy(update={"correction": reason.correction.model_copy(update={"by_role": name})})
+
+
+def moved_by(event: ResponseClassified, directory: OwnersDirectory) -> MovedBy | None:
+    """Who made the correction this routing was published for, and why: from the event's list of corrections,
+    else from a `correction` reason carrying its id. None for the routing of a new revision."""
+    correction_id = event.correction_id
+    if correction_id is None:
+        return None
+    notes = [(c.by_role, c.reason, c.corrected_at) for c in event.corrections if c.correction_id == correction_id]
+    notes += [
+        (r.correction.by_role, r.correction.reason, r.correction.corrected_at)
+        for route in event.routes
+        for routed in route.paragraphs
+        for r in routed.reasons
+        if r.correction is not None and r.correction.correction_id == correction_id
+    ]
+    if not notes:
+        return MovedBy(correction_id=correction_id)
+    role, reason, at = notes[0]
+    return MovedBy(
+        correction_id=correction_id, by_role=role, by_name=role_name(role, directory), reason=reason, corrected_at=at
+    )
 
 
 def channels(owner: Owner) -> list[str]:
@@ -110,9 +169,12 @@ def decide(
     owners_per_route: list[list[str]],
     stored: Mapping[str, Snapshot],
 ) -> Decision:
-    """What this revision means for each owner who receives it or received an earlier one (`stored`: their
-    snapshots of the response): a new alert, an update, a withdrawal, nothing (unchanged), or nothing again (a
-    redelivered or replayed revision). Pure: the delivery log writes what it returns."""
+    """What this routing of a revision means for each owner who receives it or received an earlier one
+    (`stored`: their snapshots of the response): a new alert, an update, a withdrawal, paragraphs moved to them
+    by a correction, nothing (unchanged, or it took paragraphs from them), or nothing again (a redelivered or
+    replayed routing, or one older than what they have). Pure: the delivery log writes what it returns."""
+    correction = moved_by(event, directory)
+    moved = moved_paragraphs(event)
     snapshots: list[Snapshot] = []
     jobs: list[NewJob] = []
     items: list[NewDigestItem] = []
@@ -124,14 +186,25 @@ def decide(
         if owner is None:
             continue  # an owner removed from the directory since the last revision
         previous = stored.get(owner_id)
-        if previous is not None and previous.revision >= event.revision:
-            duplicates += 1  # a redelivered or replayed revision: already recorded
+        if previous is not None and previous.is_as_new_as(event.revision, event.routing):
+            duplicates += 1  # a redelivered or replayed routing, or one older than theirs: already recorded
             continue
-        sections = owner_part(event, owner_id, owners_per_route)
+        sections = owner_part(event, owner_id, owners_per_route, directory)
         if previous is None and not sections:
             continue
-        snapshots.append(Snapshot(owner_id, event.revision, snapshot_of(sections)))
-        if previous is None:
+        snapshots.append(Snapshot(owner_id, event.revision, snapshot_of(sections), event.routing))
+        gained: list[AlertSection] | None = None
+        # (An owner whose snapshot is of an earlier revision missed this one's first routing: an update tells all.)
+        if correction is not None and (previous is None or previous.revision == event.revision):
+            gained = moved_to(previous.content if previous else {}, sections)
+            if not gained:
+                unchanged_owners.append(owner_id)  # it took from them or left them as they were: nothing to send
+                continue
+            if any((p.question, p.text) not in moved for section in gained for p in section.paragraphs):
+                gained = None  # more is new to them than the correction moved (a lost snapshot): the usual alert
+        if gained is not None:
+            kind, shown, unchanged = "moved", gained, 0
+        elif previous is None:
             kind, shown, unchanged = "new", sections, 0
         else:
             shown, unchanged = diff(previous.content, sections)
@@ -152,20 +225,55 @@ def decide(
             received_at=event.received_at,
             sections=shown if kind != "withdrawn" else [],
             unchanged=unchanged,
+            routing=event.routing,
+            correction=correction if kind == "moved" else None,
         )
         payload = alert.model_dump_json()  # stored as it is: pydantic writes JSON faster than json.dumps
+        arrived = event.received_at
+        if alert.correction is not None:
+            # A moved paragraph reaches its new owner when it was corrected (which also decides its digest).
+            arrived = alert.correction.corrected_at or event.classified_at
         if owner.mode == "digest":
-            items.append(NewDigestItem(owner.id, event.response_id, event.revision, payload, event.received_at))
+            items.append(NewDigestItem(owner.id, event.response_id, event.revision, payload, arrived, event.routing))
             continue
         for channel in channels(owner):
-            key = DeliveryKey.alert(owner.id, channel, event.response_id, event.revision)
-            jobs.append(NewJob(key, kind, payload, event.received_at))
+            if alert.correction is not None:
+                key = DeliveryKey.correction(owner.id, channel, alert.correction.correction_id)
+            else:
+                key = DeliveryKey.alert(owner.id, channel, event.response_id, event.revision)
+            jobs.append(NewJob(key, kind, payload, arrived))
     return Decision(snapshots, jobs, items, unchanged_owners, duplicates)
 
 
 def snapshot_of(sections: list[AlertSection]) -> dict:
     """What to remember of an owner's part, to compare the next revision with."""
     return {"sections": [s.model_dump(mode="json") for s in sections]}
+
+
+def moved_paragraphs(event: ResponseClassified) -> set[tuple[int, str]]:
+    """The paragraphs (question, text) this routing's correction routed somewhere: what a "moved" alert may show."""
+    if event.correction_id is None:
+        return set()
+    indexes = {
+        routed.paragraph
+        for route in event.routes
+        for routed in route.paragraphs
+        if any(r.correction is not None and r.correction.correction_id == event.correction_id for r in routed.reasons)
+    }
+    return {(p.question, p.text) for p in event.paragraphs if p.index in indexes}
+
+
+def moved_to(previous: dict, current: list[AlertSection]) -> list[AlertSection]:
+    """Per section, the paragraphs of `current` the owner had in none of their sections before (`previous`, a
+    snapshot's content): what a correction gave them. A paragraph moved between two of their own sections is
+    no news to them."""
+    had = {(p["question"], p["text"]) for s in previous.get("sections", []) for p in s.get("paragraphs", [])}
+    result = []
+    for section in current:
+        gained = [p for p in section.paragraphs if (p.question, p.text) not in had]
+        if gained:
+            result.append(AlertSection(section_id=section.section_id, title=section.title, paragraphs=gained))
+    return result
 
 
 def diff(previous: dict, current: list[AlertSection]) -> tuple[list[AlertSection], int]:

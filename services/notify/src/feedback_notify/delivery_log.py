@@ -21,22 +21,31 @@ Status = Literal["pending", "delivered", "dead"]
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """What an owner received of a response: the revision, and their part of it (to compare the next one with)."""
+    """What an owner received of a response: the revision and its routing (one higher after each correction),
+    and their part of it (to compare the next one with)."""
 
     owner_id: str
     revision: int
     content: dict[str, Any]
+    routing: int = 1
+
+    def is_as_new_as(self, revision: int, routing: int) -> bool:
+        """Whether this snapshot is of that routing of that revision or a later one: routings are ordered by
+        (revision, routing), so an older one arriving late, or one arriving again, has nothing new."""
+        return (self.revision, self.routing) >= (revision, routing)
 
 
 @dataclass(frozen=True, slots=True)
 class NewJob:
-    """A delivery to queue: an alert (new, update, withdrawn), a digest, or a workspace reminder (reminder,
-    escalation), to one owner on one channel."""
+    """A delivery to queue: an alert (new, update, withdrawn, moved), a digest, or a workspace reminder
+    (reminder, escalation), to one owner on one channel."""
 
     key: DeliveryKey
-    kind: str  # new, update, withdrawn, digest, reminder, escalation
+    kind: str  # new, update, withdrawn, moved, digest, reminder, escalation
     payload: dict[str, Any] | str  # what to render: the Alert, Digest or ItemsOverdue, or already its JSON
-    received_at: datetime | None  # when ingest received the statement (the digest: its oldest item; a reminder: None)
+    # When ingest received the statement (the digest: its oldest item; a moved paragraph's alert: when it was
+    # corrected; a reminder: None).
+    received_at: datetime | None
 
     @property
     def owner_id(self) -> str:
@@ -76,13 +85,14 @@ class Job:
 
 @dataclass(frozen=True, slots=True)
 class NewDigestItem:
-    """An owner's part of a revision, kept for their next digest."""
+    """An owner's part of a routing of a revision, kept for their next digest."""
 
     owner_id: str
     response_id: str
     revision: int
     payload: dict[str, Any] | str  # the Alert, or already its JSON
     received_at: datetime | None = None
+    routing: int = 1
 
 
 @dataclass(frozen=True, slots=True)

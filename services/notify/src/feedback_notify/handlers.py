@@ -36,8 +36,8 @@ class ClassifiedHandler:
         ).inc()
         self.dispatcher.notify()
         log.info(
-            "recorded response %s revision %d: %d deliveries, %d digest items",
-            event.response_id, event.revision, report.jobs, report.digest_items,
+            "recorded response %s revision %d routing %d: %d deliveries, %d digest items",
+            event.response_id, event.revision, event.routing, report.jobs, report.digest_items,
             extra={"response_id": event.response_id, "revision": event.revision},
         )  # fmt: skip
 

@@ -57,6 +57,10 @@ def message_id(key: DeliveryKey, domain: str) -> str:
     return f"<{hashlib.sha256(key.text.encode()).hexdigest()[:40]}@{domain}>"
 
 
+def paragraph_count(alert: Alert) -> int:
+    return sum(len(section.paragraphs) for section in alert.sections)
+
+
 def section_label(section: AlertSection) -> str:
     if section.section_id is None:
         return "Ei tunnistettua strategian lukua"
@@ -106,8 +110,18 @@ def _safe(alert: Alert) -> Alert:
     def paragraph(p: AlertParagraph) -> AlertParagraph:
         return p.model_copy(update={"text": defang(p.text), "reasons": [defang(r) for r in p.reasons]})
 
+    correction = alert.correction
+    if correction is not None:
+        # The corrector's words and role are no respondent's, but they reach the owner the same way: no links.
+        correction = correction.model_copy(
+            update={
+                "by_name": defang(header_safe(correction.by_name)) if correction.by_name else None,
+                "reason": defang(correction.reason) if correction.reason else None,
+            }
+        )
     return alert.model_copy(
         update={
+            "correction": correction,
             "organization": defang(header_safe(alert.organization)),
             "title": defang(header_safe(alert.title)) if alert.title else None,
             "sections": [
@@ -141,6 +155,7 @@ class Renderer:
         self.env.globals.update(
             section_label=section_label,
             change_label=_CHANGE_LABELS.get,
+            paragraph_count=paragraph_count,
             personal=workspace is not None,
             link_validity=workspace.validity if workspace else None,
         )
@@ -194,7 +209,8 @@ class Renderer:
         return kept, min(omitted, total)
 
     def subject(self, alert: Alert) -> str:
-        """E.g. 'Lausunto: TyöHäme (työllisyysalue) – 5.3.1.6 Työllisyysalueet kumppanina'."""
+        """E.g. 'Lausunto: TyöHäme (työllisyysalue) – 5.3.1.6 Työllisyysalueet kumppanina'; a correction's
+        'Sinulle siirretty lausunnon kohta: TyöHäme (työllisyysalue) – 5.2.2 Turvallisuus ja kriisinkestävyys'."""
         who = f"{alert.organization} ({alert.respondent_type.label_fi})"
         if alert.kind == "withdrawn":
             return header_safe(f"Päivitetty lausunto: {who} – ei enää sinulle ohjattuja kohtia")
@@ -203,6 +219,9 @@ class Renderer:
         if len(labels) > SUBJECT_SECTIONS_SHOWN:
             shown += f" ja {len(labels) - SUBJECT_SECTIONS_SHOWN} muuta"
         prefix = "Päivitetty lausunto" if alert.kind == "update" else "Lausunto"
+        if alert.kind == "moved":
+            one = paragraph_count(alert) == 1
+            prefix = "Sinulle siirretty lausunnon kohta" if one else "Sinulle siirrettyjä lausunnon kohtia"
         return header_safe(f"{prefix}: {who} – {shown}")
 
     def digest(self, digest: Digest) -> Rendered:
@@ -268,7 +287,10 @@ def webhook_payload(rendered: Rendered, payload: dict, shape: str) -> dict:
                 {"@type": "OpenUri", "name": _LINK_BUTTON, "targets": [{"os": "default", "uri": rendered.link}]}
             ]
         return card
-    body = {"type": "feedback.alert", "subject": rendered.subject, "text": rendered.text, "alert": payload}
+    body = {"type": "feedback.alert", "kind": payload.get("kind"), "subject": rendered.subject, "text": rendered.text,
+            "alert": payload}  # fmt: skip
+    if payload.get("correction"):
+        body["correction"] = payload["correction"]  # a "moved" alert's: who moved the paragraphs to the owner, and why
     if rendered.link:
         body["link"] = rendered.link
     return body

@@ -14,6 +14,8 @@ snapshots = Table(
     Column("revision", Integer, nullable=False),
     Column("content", Text, nullable=False),  # JSON: the paragraphs this owner received of that revision
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Which routing of the revision: one higher each time a correction routes it again.
+    Column("routing", Integer, nullable=False, server_default="1"),
 )
 
 jobs = Table(
@@ -51,6 +53,8 @@ digest_items = Table(
     Column("digest_key", String(400), nullable=True),  # keys.digest_items_key once in a digest
     # When ingest received the statement: the digest it belongs to (created_at is when notify recorded it).
     Column("received_at", DateTime(timezone=True), nullable=True),
-    UniqueConstraint("owner_id", "response_id", "revision", name="uq_digest_item"),
+    # Which routing of the revision: a correction's re-routing adds an item of its own.
+    Column("routing", Integer, nullable=False, server_default="1"),
+    UniqueConstraint("owner_id", "response_id", "revision", "routing", name="uq_digest_item"),
 )
 Index("ix_digest_items_pending", digest_items.c.owner_id, digest_items.c.digest_key)

@@ -288,13 +288,10 @@ class NotifyStore:
 
 
 def _snapshots_of(conn: Connection, response_id: str) -> dict[str, Snapshot]:
-    """Per owner, the revision and content they last received of this response."""
-    rows = conn.execute(
-        select(snapshots.c.owner_id, snapshots.c.revision, snapshots.c.content).where(
-            snapshots.c.response_id == response_id
-        )
-    )
-    return {r.owner_id: Snapshot(r.owner_id, r.revision, json.loads(r.content)) for r in rows}
+    """Per owner, the revision, routing and content they last received of this response."""
+    columns = (snapshots.c.owner_id, snapshots.c.revision, snapshots.c.content, snapshots.c.routing)
+    rows = conn.execute(select(*columns).where(snapshots.c.response_id == response_id))
+    return {r.owner_id: Snapshot(r.owner_id, r.revision, json.loads(r.content), r.routing) for r in rows}
 
 
 def _save_snapshots(
@@ -302,22 +299,23 @@ def _save_snapshots(
 ) -> None:
     """Record what each owner in `changed` now has of the response; `existing`: owners with a snapshot."""
     rows = [
-        {"r": response_id, "o": s.owner_id, "v": s.revision, "c": json.dumps(s.content, ensure_ascii=False), "t": now}
+        {"r": response_id, "o": s.owner_id, "v": s.revision, "g": s.routing,
+         "c": json.dumps(s.content, ensure_ascii=False), "t": now}
         for s in changed
-    ]
+    ]  # fmt: skip
     updates = [row for row in rows if row["o"] in existing]
     inserts = [row for row in rows if row["o"] not in existing]
     if updates:
         conn.execute(
             update(snapshots)
             .where(snapshots.c.response_id == bindparam("r"), snapshots.c.owner_id == bindparam("o"))
-            .values(revision=bindparam("v"), content=bindparam("c"), updated_at=bindparam("t")),
+            .values(revision=bindparam("v"), routing=bindparam("g"), content=bindparam("c"), updated_at=bindparam("t")),
             updates,
         )
     if inserts:
         conn.execute(
             insert(snapshots),
-            [{"response_id": row["r"], "owner_id": row["o"], "revision": row["v"],
+            [{"response_id": row["r"], "owner_id": row["o"], "revision": row["v"], "routing": row["g"],
               "content": row["c"], "updated_at": row["t"]} for row in inserts],
         )  # fmt: skip
 
@@ -341,24 +339,25 @@ def _add_jobs(conn: Connection, new: list[NewJob], now: datetime) -> int:
 
 
 def _add_digest_items(conn: Connection, items: list[NewDigestItem], now: datetime) -> int:
-    """Keep items for their owners' digests, each (owner, response, revision) once; returns how many were new."""
+    """Keep items for their owners' digests, each (owner, response, revision, routing) once; returns how many
+    were new."""
     if not items:
         return 0
+    item = digest_items.c
     known = {
-        (r.owner_id, r.response_id, r.revision)
+        (r.owner_id, r.response_id, r.revision, r.routing)
         for r in conn.execute(
-            select(digest_items.c.owner_id, digest_items.c.response_id, digest_items.c.revision).where(
-                digest_items.c.response_id.in_({i.response_id for i in items}),
-                digest_items.c.owner_id.in_({i.owner_id for i in items}),
+            select(item.owner_id, item.response_id, item.revision, item.routing).where(
+                item.response_id.in_({i.response_id for i in items}), item.owner_id.in_({i.owner_id for i in items})
             )
         )
     }
     rows = [
-        {"owner_id": i.owner_id, "response_id": i.response_id, "revision": i.revision,
+        {"owner_id": i.owner_id, "response_id": i.response_id, "revision": i.revision, "routing": i.routing,
          "payload": _json(i.payload), "created_at": now,
          "received_at": i.received_at.astimezone(UTC) if i.received_at else None}
         for i in items
-        if (i.owner_id, i.response_id, i.revision) not in known
+        if (i.owner_id, i.response_id, i.revision, i.routing) not in known
     ]  # fmt: skip
     if rows:
         conn.execute(insert(digest_items), rows)
