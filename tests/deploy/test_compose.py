@@ -107,6 +107,7 @@ def test_dependencies_wait_for_health_or_completion(compose_config: dict[str, An
     assert services["notify"]["depends_on"]["mailpit"]["condition"] == "service_healthy"
     assert services["notify"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services["workspace"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert services["classify"]["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 
 def test_services_talk_to_the_real_kafka_idempotently(compose_config: dict[str, Any]) -> None:
@@ -223,6 +224,16 @@ def test_workspace_keeps_its_items_in_the_workspace_database(compose_config: dic
     assert "CREATE DATABASE workspace" in " ".join(services["postgres"]["entrypoint"])
     # Nothing on disk but the read-only owners directory.
     volumes = services["workspace"].get("volumes", [])
+    assert all((v["type"] if isinstance(v, dict) else "bind") == "bind" for v in volumes), volumes
+
+
+def test_classify_keeps_routings_and_corrections_in_the_classify_database(compose_config: dict[str, Any]) -> None:
+    services = compose_config["services"]
+    classify = services["classify"]["environment"]
+    password = COMPOSE_REQUIRED["POSTGRES_PASSWORD"]
+    assert classify["DATABASE_URL"] == f"postgresql://feedback:{password}@postgres:5432/classify"
+    assert "CREATE DATABASE classify" in " ".join(services["postgres"]["entrypoint"])
+    volumes = services["classify"].get("volumes", [])
     assert all((v["type"] if isinstance(v, dict) else "bind") == "bind" for v in volumes), volumes
 
 

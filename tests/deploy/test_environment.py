@@ -20,7 +20,7 @@ SOURCES = [("compose", None)] + [("k8s", overlay) for overlay in OVERLAYS]
 # it and the workspace's secret, notify's alerts carry no sign-in link.
 DEPLOYMENT_REQUIRED = {
     "ingest": [frozenset({"DATABASE_URL", "INGEST_DATABASE_URL"}), frozenset({"ADMIN_API_TOKENS"})],
-    "classify": [frozenset({"ADMIN_API_TOKENS"})],
+    "classify": [frozenset({"DATABASE_URL", "CLASSIFY_DATABASE_URL"}), frozenset({"ADMIN_API_TOKENS"})],
     "notify": [
         frozenset({"DATABASE_URL", "NOTIFY_DATABASE_URL"}),
         frozenset({"ADMIN_API_TOKENS"}),
@@ -132,6 +132,12 @@ def test_settings_load_from_the_deployed_environment(
         if overlay != "prod":
             assert settings.database_url.startswith("postgresql://")
             assert settings.database_url.endswith("/ingest")
+    if service == "classify":
+        # The latest routings and the corrections of routes: PostgreSQL, shared by the replicas.
+        assert "DATABASE_URL" in env
+        if overlay != "prod":  # prod's URL is in a Secret that is not in the repository
+            assert settings.database_url.startswith("postgresql://")
+            assert settings.database_url.endswith("/classify")
     if service == "notify":
         # Its delivery log, edit snapshots and digest items: PostgreSQL, not a SQLite file in the pod.
         assert "DATABASE_URL" in env and "NOTIFY_DELIVERY_DB" not in env

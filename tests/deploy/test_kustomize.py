@@ -15,7 +15,14 @@ import pytest
 import yaml
 from deploy_support import K8S, OVERLAYS, REPO, SERVICES, container_environment, find, one, service_container
 
-from feedback_contracts.events import ALL_TOPICS, CLASSIFIED_TOPIC, REMINDERS_TOPIC, RESPONSES_TOPIC, dlq_topic
+from feedback_contracts.events import (
+    ALL_TOPICS,
+    CLASSIFIED_TOPIC,
+    CORRECTIONS_TOPIC,
+    REMINDERS_TOPIC,
+    RESPONSES_TOPIC,
+    dlq_topic,
+)
 
 KUBERNETES_VERSION = "1.30.0"
 NAMESPACES = {"dev": "feedback-dev", "prod": "feedback"}
@@ -30,16 +37,18 @@ PARTITIONS = {
     RESPONSES_TOPIC: 12,
     CLASSIFIED_TOPIC: 12,
     REMINDERS_TOPIC: 3,
+    CORRECTIONS_TOPIC: 3,
     dlq_topic(RESPONSES_TOPIC): 3,
     dlq_topic(CLASSIFIED_TOPIC): 3,
     dlq_topic(REMINDERS_TOPIC): 3,
+    dlq_topic(CORRECTIONS_TOPIC): 3,
 }
 # Scaled on lag by KEDA: the service, the topic and the group's variable.
 CONSUMES = {"classify": RESPONSES_TOPIC, "notify": CLASSIFIED_TOPIC}
 GROUP_VARIABLE = {"classify": "CLASSIFY_GROUP_ID", "notify": "NOTIFY_GROUP_ID"}
 # Every consumer group of each service, by the variable that names it.
 GROUP_VARIABLES = {
-    "classify": ("CLASSIFY_GROUP_ID",),
+    "classify": ("CLASSIFY_GROUP_ID", "CLASSIFY_CORRECTIONS_GROUP_ID"),
     "notify": ("NOTIFY_GROUP_ID", "NOTIFY_REMINDERS_GROUP_ID"),
     "workspace": ("WORKSPACE_GROUP_ID",),
 }
@@ -51,6 +60,9 @@ ACLS = {
         ("group", "feedback-classify"): {"Read"},
         ("topic", CLASSIFIED_TOPIC): {"Describe", "Write"},
         ("topic", dlq_topic(RESPONSES_TOPIC)): {"Describe", "Write"},
+        ("topic", CORRECTIONS_TOPIC): {"Describe", "Read"},
+        ("group", "feedback-classify-corrections"): {"Read"},
+        ("topic", dlq_topic(CORRECTIONS_TOPIC)): {"Describe", "Write"},
     },
     "notify": {
         ("topic", CLASSIFIED_TOPIC): {"Describe", "Read"},
@@ -65,6 +77,7 @@ ACLS = {
         ("group", "feedback-workspace"): {"Read"},
         ("topic", dlq_topic(CLASSIFIED_TOPIC)): {"Describe", "Write"},
         ("topic", REMINDERS_TOPIC): {"Describe", "Write"},
+        ("topic", CORRECTIONS_TOPIC): {"Describe", "Write"},
     },
 }
 # Reached from outside the namespace, through the ingress controller.
@@ -572,6 +585,23 @@ def test_dev_notify_uses_the_throwaway_postgres(rendered: dict[str, list[dict[st
     assert any(_matches(peer["podSelector"], _pod_labels(objects, "notify")) for peer in admitted)
 
 
+def test_classify_keeps_routings_and_corrections_in_postgres(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    prod = service_container(rendered["prod"], "classify")
+    assert _secret_ref(prod, "DATABASE_URL") == {"name": "feedback-classify-database", "key": "url"}
+    objects = rendered["dev"]
+    classify = service_container(objects, "classify")
+    env = container_environment(objects, classify, lambda name: pytest.fail(f"dev has no value for {name}"))
+    assert env["DATABASE_URL"] == "postgresql://feedback:dev-only-password@feedback-postgres:5432/classify"
+    # The `classify` database exists (created on first start), and its NetworkPolicy admits classify.
+    postgres = one(objects, "StatefulSet", "feedback-postgres")
+    init_volume = next(v for v in _pod_spec(postgres)["volumes"] if v["name"] == "init")
+    init = one(objects, "ConfigMap", init_volume["configMap"]["name"])
+    assert any("CREATE DATABASE classify" in sql for sql in init["data"].values())
+    policy = one(objects, "NetworkPolicy", "feedback-postgres")
+    admitted = [peer for rule in policy["spec"]["ingress"] for peer in rule["from"]]
+    assert any(_matches(peer["podSelector"], _pod_labels(objects, "classify")) for peer in admitted)
+
+
 def test_no_secret_values_are_committed_for_prod(rendered: dict[str, list[dict[str, Any]]]) -> None:
     assert not find(rendered["prod"], "Secret")
     for secret in find(rendered["dev"], "Secret"):
@@ -680,6 +710,7 @@ def test_notify_may_reach_mail_and_postgres_and_the_workspace_its_oidc_provider(
     assert {25, 465, 587, 443, 5432} <= ports("notify")
     assert 5432 in ports("ingest")
     assert not {25, 465, 587, 443} & ports("classify")
+    assert 5432 in ports("classify")
     assert {5432, 443} <= ports("workspace")
     assert not {25, 465, 587} & ports("workspace")
 

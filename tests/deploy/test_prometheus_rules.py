@@ -61,6 +61,7 @@ WORKSPACE_COUNTERS_AND_GAUGES = {
     "feedback_workspace_sign_ins_total",
     "feedback_workspace_refused_total",
     "feedback_workspace_events_total",
+    "feedback_workspace_corrections_total",
 }
 WORKSPACE_HISTOGRAMS = {"feedback_workspace_time_to_first_acknowledgement_seconds"}
 COUNTERS_AND_GAUGES |= WORKSPACE_COUNTERS_AND_GAUGES

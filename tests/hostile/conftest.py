@@ -26,7 +26,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from feedback_cli.devstack import free_port
-from feedback_contracts.events import CLASSIFIED_TOPIC, REMINDERS_TOPIC, RESPONSES_TOPIC
+from feedback_contracts.events import CLASSIFIED_TOPIC, CORRECTIONS_TOPIC, REMINDERS_TOPIC, RESPONSES_TOPIC
 
 FORM_TOKEN = "hostile-form-token"
 ADMIN_TOKEN = "hostile-admin-token"
@@ -120,11 +120,13 @@ def start_dev_up(bootstrap: str, data_dir: Path, timeout: float = 120.0) -> DevS
     suffix = uuid.uuid4().hex[:8]
     groups = {"CLASSIFY_GROUP_ID": f"hostile-classify-{suffix}", "NOTIFY_GROUP_ID": f"hostile-notify-{suffix}",
               "WORKSPACE_GROUP_ID": f"hostile-workspace-{suffix}",
-              "NOTIFY_REMINDERS_GROUP_ID": f"hostile-notify-reminders-{suffix}"}  # fmt: skip
+              "NOTIFY_REMINDERS_GROUP_ID": f"hostile-notify-reminders-{suffix}",
+              "CLASSIFY_CORRECTIONS_GROUP_ID": f"hostile-classify-corrections-{suffix}"}  # fmt: skip
     start_at_the_end(bootstrap, groups["CLASSIFY_GROUP_ID"], (RESPONSES_TOPIC,))
     start_at_the_end(bootstrap, groups["NOTIFY_GROUP_ID"], (CLASSIFIED_TOPIC,))
     start_at_the_end(bootstrap, groups["WORKSPACE_GROUP_ID"], (CLASSIFIED_TOPIC,))
     start_at_the_end(bootstrap, groups["NOTIFY_REMINDERS_GROUP_ID"], (REMINDERS_TOPIC,))
+    start_at_the_end(bootstrap, groups["CLASSIFY_CORRECTIONS_GROUP_ID"], (CORRECTIONS_TOPIC,))
     command = [
         sys.executable, "-m", "feedback_cli.main", "dev", "up", "--data-dir", str(data_dir),
         "--owners", str(OWNERS_FILE),
@@ -139,8 +141,8 @@ def start_dev_up(bootstrap: str, data_dir: Path, timeout: float = 120.0) -> DevS
         "INGEST_API_TOKENS": FORM_TOKEN,
         "ADMIN_API_TOKENS": ADMIN_TOKEN,
     }
-    for inherited in ("DATABASE_URL", "NOTIFY_DATABASE_URL", "WORKSPACE_DATABASE_URL", "STATEMENT_BASE_URL",
-                      "WORKSPACE_BASE_URL", "WORKSPACE_SECRET", "LOG_LEVEL"):  # fmt: skip
+    for inherited in ("DATABASE_URL", "NOTIFY_DATABASE_URL", "WORKSPACE_DATABASE_URL", "CLASSIFY_DATABASE_URL",
+                      "STATEMENT_BASE_URL", "WORKSPACE_BASE_URL", "WORKSPACE_SECRET", "LOG_LEVEL"):  # fmt: skip
         env.pop(inherited, None)  # the developer's own settings would change what these tests see
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, encoding="utf-8",

@@ -229,7 +229,7 @@ def test_every_accepted_statement_reaches_its_owners_and_their_workspace_while_e
         "NOTIFY_RETRY_BASE_SECONDS": "1", "WORKSPACE_SECRET": SECRET, "WORKSPACE_SECURE_COOKIES": "false",
         "WORKSPACE_BASE_URL": urls["workspace"],
     }  # fmt: skip
-    databases = {name: f"sqlite:///{tmp_path}/{name}.sqlite3" for name in ("ingest", "notify", "workspace")}
+    databases = {name: f"sqlite:///{tmp_path}/{name}.sqlite3" for name in ("ingest", "classify", "notify", "workspace")}
     processes: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(name: str) -> None:

@@ -190,7 +190,16 @@ def run_up(args: argparse.Namespace) -> int:
                     or f"sqlite:///{data_dir / 'ingest' / 'ingest.sqlite3'}",
                 },
             ),
-            ServiceSpec("classify", "feedback_classify.app:create_app", args.classify_port, {}),
+            ServiceSpec(
+                "classify",
+                "feedback_classify.app:create_app",
+                args.classify_port,
+                {
+                    # Each response's latest routing and the corrections of routes.
+                    "DATABASE_URL": os.environ.get("CLASSIFY_DATABASE_URL")
+                    or f"sqlite:///{data_dir / 'classify' / 'classify.sqlite3'}",
+                },
+            ),
             ServiceSpec(
                 "notify",
                 "feedback_notify.app:create_app",

@@ -137,8 +137,9 @@ class Reason(_Event):
     terms: tuple[str, ...] = Field(
         default=(),
         description=(
-            "Base forms of the matching words: for 'terms' the section's listed words found in the paragraph; for "
-            "'similarity' and 'question' the words the paragraph or the question shares with the section's text."
+            "The matching words as the text writes them (whole words, never base forms or compound parts): for "
+            "'terms' the paragraph's words that are the section's listed words; for 'similarity' and 'question' the "
+            "paragraph's or the question's words that share a base form with the section's text."
         ),
     )
     score: float | None = Field(default=None, description="The signal's own score, where it has one.")

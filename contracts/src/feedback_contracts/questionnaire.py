@@ -2,12 +2,16 @@
 
 Question texts come from the two public statements of spring 2026 (the city of Hämeenlinna's statement
 for 27-35, the survey tool's export of the NGO council's response for 36-44). The other texts are not
-public here; the product works with a question whose text it does not know.
+public here; the product works with a question whose text it does not know, and a deployment can complete
+them from configuration (`read_question_texts`, `Questionnaire.completed`).
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from functools import cache
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -102,6 +106,16 @@ class Questionnaire(BaseModel):
             raise KeyError(f"question {number} is outside 1-{LAST_QUESTION}")
         return self.questions[number - 1]
 
+    def completed(self, texts: Mapping[int, str]) -> Questionnaire:
+        """This questionnaire with the texts it does not know taken from `texts`; the texts it knows stay."""
+        if not texts:
+            return self
+        questions = tuple(
+            q if q.text is not None or not texts.get(q.number) else q.model_copy(update={"text": texts[q.number]})
+            for q in self.questions
+        )
+        return self.model_copy(update={"questions": questions})
+
     def block(self, respondent_type: RespondentType) -> tuple[Question, ...]:
         """The questions a respondent of this type answers, in order."""
         return tuple(self.questions[n - 1] for n in respondent_type.questions)
@@ -126,3 +140,22 @@ def load_questionnaire() -> Questionnaire:
             for n in range(FIRST_QUESTION, LAST_QUESTION + 1)
         ),
     )
+
+
+def read_question_texts(path: Path | None) -> dict[int, str]:
+    """Question texts from a JSON file {"question number": "text"} (None: none). A number outside 1-84 or a
+    text that is not a non-empty string is refused with ValueError, naming it."""
+    if path is None:
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object of question number -> text")
+    texts: dict[int, str] = {}
+    for key, text in data.items():
+        number = int(key) if str(key).strip().isdigit() else -1
+        if not FIRST_QUESTION <= number <= LAST_QUESTION:
+            raise ValueError(f"{path}: {key!r} is not a question number {FIRST_QUESTION}-{LAST_QUESTION}")
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"{path}: question {number} needs a non-empty text")
+        texts[number] = " ".join(text.split())
+    return texts

@@ -41,7 +41,7 @@ def _received(response_id: str) -> ResponseReceived:
 
 
 def test_a_poison_message_is_dead_lettered_and_the_next_response_is_still_classified(
-    kafka_bootstrap: str, owners_file, topics, producer, unique: str
+    kafka_bootstrap: str, owners_file, topics, producer, unique: str, tmp_path
 ) -> None:
     poison_key, good_key = f"poison-{unique}".encode(), f"good-{unique}".encode()
     producer.send(RESPONSES_TOPIC, key=poison_key, value=b"\xff{not json", partition=0).get(timeout=10)
@@ -52,6 +52,7 @@ def test_a_poison_message_is_dead_lettered_and_the_next_response_is_still_classi
     registry = CollectorRegistry()
     settings = ClassifySettings(
         kafka_bootstrap_servers=kafka_bootstrap, owners_file=owners_file, classify_group_id=f"classify-{unique}",
+        database_url=f"sqlite:///{tmp_path}/classify.sqlite3",
         kafka_session_timeout_ms=3000, kafka_heartbeat_interval_ms=500,
     )  # fmt: skip
     with TestClient(create_app(settings, registry=registry)) as client:

@@ -87,6 +87,7 @@ def test_classify_parks_what_it_cannot_read_counts_it_and_routes_the_next_statem
     producer,
     unique: str,
     eventually,
+    tmp_path: Path,
 ) -> None:
     good_key = f"good-{unique}".encode()
     poison = _send_poison_then(
@@ -95,6 +96,7 @@ def test_classify_parks_what_it_cannot_read_counts_it_and_routes_the_next_statem
     parked_before = _unreadable_already_on(topics, RESPONSES_TOPIC, ResponseReceived) - len(poison)
     settings = ClassifySettings(
         kafka_bootstrap_servers=kafka_bootstrap, owners_file=owners_file, classify_group_id=f"classify-{unique}",
+        database_url=f"sqlite:///{tmp_path}/classify.sqlite3",
         kafka_session_timeout_ms=3000, kafka_heartbeat_interval_ms=500,
     )  # fmt: skip
     registry = CollectorRegistry()

@@ -44,7 +44,7 @@ def test_import_prints_the_response_as_json_with_finnish_letters_intact(capsys: 
 def test_import_writes_each_warning_on_its_own_stderr_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write(tmp_path, "Esimerkkilän kunta\n\nEnsimmäinen sivu.\n\nToinen sivu.\n\n1. A?\n\nx\n")
     code, out, err = feedback_import(capsys, str(path), "--respondent-type", "municipality")
-    assert code == 0 and json.loads(out)["answers"] == [{"question": 27, "text": "x"}]
+    assert code == 0 and json.loads(out)["answers"] == [{"question": 27, "text": "x", "question_text": "A?"}]
     assert err.splitlines() == [
         "warning: dropped text before the first question: 'Ensimmäinen sivu.'",
         "warning: dropped text before the first question: 'Toinen sivu.'",

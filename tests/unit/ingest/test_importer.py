@@ -430,3 +430,35 @@ def test_every_import_validates_as_a_survey_response() -> None:
     for path, options in ((SEED000, MUNICIPALITY), (SEED002, ImportOptions())):
         response = import_file(path, options).response
         assert SurveyResponse.model_validate_json(response.model_dump_json()) == response
+
+
+# --- question texts -----------------------------------------------------------------------------------------
+
+
+def questions_of(result: ImportResult) -> dict[int, str | None]:
+    return {answer.question: answer.question_text for answer in result.response.answers}
+
+
+@pytest.mark.parametrize(
+    ("seed", "options", "numbers"), [(SEED000, MUNICIPALITY, range(27, 36)), (SEED002, None, range(36, 45))]
+)
+def test_the_importer_keeps_the_question_texts_the_seed_documents_carry(
+    seed: Path, options: ImportOptions | None, numbers: range
+) -> None:
+    assert questions_of(import_file(seed, options)) == {n: known(n) for n in numbers}
+
+
+def test_a_question_text_the_questionnaire_does_not_know_is_kept_as_the_document_words_it(tmp_path: Path) -> None:
+    # An employment area's questions 71-78 have no text in the questionnaire: routing leans on the document's.
+    asked = "Miten hyvinvointialue voi tukea työllistymistä?"
+    text = f"TyöHäme\n\n1. {asked}\n\nVastaus.\n"
+    result = import_file(write(tmp_path, text), EMPLOYMENT)
+    assert questions_of(result) == {71: asked} and answers_of(result) == {71: "Vastaus."}
+
+
+def test_question_texts_change_neither_the_answers_nor_the_derived_response_id(tmp_path: Path) -> None:
+    with_text = import_file(write(tmp_path, "TyöHäme\n\n1. Kysymys työllisyydestä?\n\nVastaus.\n", "a.md"), EMPLOYMENT)
+    bare = import_file(write(tmp_path, "TyöHäme\n\n1.\n\nVastaus.\n", "b.md"), EMPLOYMENT)
+    assert questions_of(bare) == {71: None}
+    assert answers_of(with_text) == answers_of(bare)
+    assert with_text.response.response_id == bare.response.response_id

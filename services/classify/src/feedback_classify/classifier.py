@@ -8,21 +8,22 @@ with the respondent type's partner section and the question as priors. Every rou
 from __future__ import annotations
 
 import functools
-import json
 import re
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Literal
+from dataclasses import dataclass, field
 
-from feedback_contracts.events import Reason
-from feedback_contracts.questionnaire import load_questionnaire
+from feedback_contracts.events import PrecedentSource, Reason
+from feedback_contracts.questionnaire import Questionnaire, load_questionnaire
 from feedback_contracts.respondents import RespondentType
 from feedback_contracts.taxonomy import Taxonomy
 
-from .morphology import Analyzer, tokens
+from .morphology import Analyzer, surface_forms, tokens, whole_word
+from .params import CALIBRATION_FILE, Params, load_params
+from .precedents import PrecedentIndex, PrecedentMatch, precedent_words
 from .references import find_references
 from .signals import Evidence, QuestionPrior, Signals, TitleSignal
 from .strategy_model import StrategyModel
+
+__all__ = ["CALIBRATION_FILE", "PARTNER_SECTIONS", "Classifier", "Params", "SectionScore", "load_params"]
 
 PARTNER_SECTIONS: dict[RespondentType, str] = {
     RespondentType.COMPANY: "5.3.1.1",
@@ -32,6 +33,10 @@ PARTNER_SECTIONS: dict[RespondentType, str] = {
     RespondentType.KELA_OR_NEIGHBOUR_COUNTY: "5.3.1.5",
     RespondentType.EMPLOYMENT_AREA: "5.3.1.6",
 }
+
+# The chapter of the strategic priorities, what most feedback is about (the mission: "Its chapter 5 holds the
+# four strategic priorities"); the draft's other chapters are its frame and background.
+PRIORITY_CHAPTER = "5"
 
 # Route scores of the named signals. Which sections a paragraph is routed to does not depend on them (they
 # only order its sections and tell the owner how sure the route is), so labels cannot calibrate them: each
@@ -63,44 +68,6 @@ _REASON_TERMS = 4
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[A-ZÅÄÖ])|\n+")
 
 
-@dataclass(frozen=True)
-class Params:
-    """Thresholds and weights; `feedback calibrate` chooses them on labelled data."""
-
-    similarity_threshold: float = 0.15
-    relative_threshold: float = 0.7
-    max_similar: int = 2
-    question_weight: float = 0.2
-    partner_mode: Literal["never", "fallback", "always"] = "fallback"
-    partner_threshold: float = 0.05
-    # The respondent type makes its partner section more likely, not certain: the partner's similarity,
-    # raised by this factor, has to pass the same relative test as any other section's. A municipality's
-    # paragraph on mental health services resembles Kuntayhteistyö a little, but much less than 5.2.1.
-    partner_boost: float = 1.0
-    title_min_idf: float = 3.0
-    title_coverage: float = 1.0
-    # A title word this distinctive names its section on its own ("Palveluhankinnoissa" -> "Hankintojen
-    # ja järjestämisen linjaukset"); 99 turns the rule off.
-    title_head_idf: float = 99.0
-    sentence_weight: float = 0.0
-    min_similarity_terms: int = 4
-    references_exclusive: bool = True
-    excluded_chapters: tuple[str, ...] = ("1", "6")
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True)
-
-    @classmethod
-    def from_file(cls, path: Path) -> Params:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        data = dict(data.get("params", data))
-        data["excluded_chapters"] = tuple(data.get("excluded_chapters", ()))
-        return cls(**data)
-
-
-CALIBRATION_FILE = Path(__file__).parent / "data" / "calibration.json"
-
-
 @functools.cache
 def shared_classifier() -> Classifier:
     """One classifier with the default analyser and the shipped calibration, built once per process."""
@@ -109,12 +76,6 @@ def shared_classifier() -> Classifier:
     from .morphology import default_analyzer
 
     return Classifier(load_taxonomy(), default_analyzer(), load_params())
-
-
-def load_params(path: Path | None = None) -> Params:
-    """The calibrated parameters shipped with the classifier (see `feedback calibrate`), or those of `path`."""
-    path = path or CALIBRATION_FILE
-    return Params.from_file(path) if path.is_file() else Params()
 
 
 @dataclass
@@ -135,8 +96,10 @@ class Classifier:
         analyzer: Analyzer,
         params: Params | None = None,
         terms: dict[str, list[str]] | None = None,
+        questionnaire: Questionnaire | None = None,
     ) -> None:
-        """`terms`: section -> the words its owner listed for it (owners directory)."""
+        """`terms`: section -> the words its owner listed for it (owners directory); `questionnaire`: the form's
+        questions (default: the texts known here), whose texts lean answers towards what was asked."""
         self.params = params or Params()
         self.taxonomy = taxonomy
         self.model = StrategyModel(taxonomy, analyzer, partner_sections=tuple(PARTNER_SECTIONS.values()))
@@ -145,10 +108,12 @@ class Classifier:
             for sid, words in (terms or {}).items()
             if sid in taxonomy
         }
-        questionnaire = load_questionnaire()
+        questionnaire = questionnaire or load_questionnaire()
         self.question_priors = {
             q.number: self._question_prior(q.number, q.text) for q in questionnaire.questions if q.text
         }
+        # Question texts the answers carry, for questions the questionnaire has none for: few distinct ones.
+        self._carried_prior = functools.lru_cache(maxsize=1024)(self._question_prior)
         order = {section.id: index for index, section in enumerate(taxonomy.sections)}
         self._section_order = lambda sid: order.get(sid, len(order))
 
@@ -164,14 +129,35 @@ class Classifier:
             similarity = {
                 sid: v for sid, v in similarity.items() if any(sid == c or sid.startswith(c + ".") for c in chapters)
             }
-        return QuestionPrior(question, dict(similarity), vector)
+        return QuestionPrior(question, dict(similarity), vector, surface_forms(text, self.model.analyzer))
 
     def classify(
-        self, text: str, question: int | None = None, respondent_type: RespondentType | None = None
+        self,
+        text: str,
+        question: int | None = None,
+        respondent_type: RespondentType | None = None,
+        *,
+        question_text: str | None = None,
+        precedents: PrecedentIndex | None = None,
+        exclude_response: str | None = None,
     ) -> list[SectionScore]:
-        """Sections for one paragraph, strongest first."""
+        """Sections for one paragraph, strongest first.
+
+        `question_text`: the question as the form showed it, used where the questionnaire has no text for it;
+        `precedents`: paragraphs people routed before; `exclude_response`: the statement the paragraph belongs
+        to, whose own paragraphs are not its precedents.
+        """
         params = self.params
-        return self.decide(self.signals(text, question, respondent_type, params.sentence_weight > 0), params)
+        signals = self.signals(
+            text,
+            question,
+            respondent_type,
+            params.sentence_weight > 0,
+            question_text=question_text,
+            precedents=precedents,
+            exclude_response=exclude_response,
+        )
+        return self.decide(signals, params)
 
     def signals(
         self,
@@ -179,6 +165,10 @@ class Classifier:
         question: int | None,
         respondent_type: RespondentType | None,
         sentences: bool = True,
+        *,
+        question_text: str | None = None,
+        precedents: PrecedentIndex | None = None,
+        exclude_response: str | None = None,
     ) -> Signals:
         """Everything the text says, before any threshold is applied (so calibration can sweep thresholds).
 
@@ -193,7 +183,20 @@ class Classifier:
         signals.references.extend(model.figure_references(text))
         words = [(s, e, model.analyzer.features(w)) for w, s, e in tokens(text)]
         base_forms = [(f[0], s, e) for s, e, f in words if f]
+        if precedents is not None:
+            # `precedent_similarity` is not calibrated by a sweep (see Params): the lookup asks for it directly.
+            signals.precedent = precedents.closest_words(
+                precedents.words(text)
+                if precedents.analyzer is not model.analyzer
+                else precedent_words(lemma for lemma, _, _ in base_forms),
+                exclude_response=exclude_response,
+                min_similarity=self.params.precedent_similarity,
+            )
         all_features = [x for _, _, f in words for x in f]
+        for start, end, features in words:
+            for feature in features:
+                if feature not in signals.surfaces:
+                    signals.surfaces[feature] = whole_word(text, start, end)
         for sid in sorted(model.titles_named(base_forms), key=self._section_order):
             title_span = model.title_span(sid, base_forms)
             if title_span is not None:
@@ -204,9 +207,9 @@ class Classifier:
         signals.acronyms.extend(model.acronyms_named(text))
         lemma_set = set(all_features)
         for sid, curated in self.curated_terms.items():
-            matched = [t for t in curated if t in lemma_set]
+            matched = tuple(dict.fromkeys(signals.surfaces[t] for t in curated if t in lemma_set))
             if matched:
-                signals.curated_terms.append(Evidence(sid, Reason(kind="terms", terms=tuple(matched))))
+                signals.curated_terms.append(Evidence(sid, Reason(kind="terms", terms=matched)))
         signals.vector = model.vector([f for f in all_features if model.is_content(f)])
         signals.similarity = dict(model.similarities(signals.vector))
         # A paragraph about two things resembles each section less than its sentences do.
@@ -218,10 +221,14 @@ class Classifier:
                         signals.sentence_similarity[sid] = value
         if question is not None:
             signals.question_prior = self.question_priors.get(question)
+            if signals.question_prior is None and question_text and question_text.strip():
+                signals.question_prior = self._carried_prior(question, question_text)
         return signals
 
     def decide(self, signals: Signals, params: Params) -> list[SectionScore]:
         """Apply thresholds and weights to the signals of one paragraph."""
+        if followed := self._follow_precedent(signals.precedent, params):
+            return followed
         routed: dict[str, SectionScore] = {}
 
         def add(sid: str, score: float, reason: Reason) -> None:
@@ -253,7 +260,13 @@ class Classifier:
             add(evidence.section_id, TERMS_SCORE, evidence.reason)
 
         closeness = self._closeness(signals, params)
-        ranked = sorted(closeness.items(), key=lambda item: (-item[1], item[0]))
+        # Outside the priorities a section needs `background_factor` times the closeness to be chosen; the
+        # score shown stays its own closeness.
+        effective = {
+            sid: value if _chapter(sid) == PRIORITY_CHAPTER else value / params.background_factor
+            for sid, value in closeness.items()
+        }
+        ranked = sorted(effective.items(), key=lambda item: (-item[1], item[0]))
         top = ranked[0][1] if ranked else 0.0
         for rank, (sid, value) in enumerate(ranked):
             if (
@@ -262,8 +275,9 @@ class Classifier:
                 or value < params.relative_threshold * top
             ):
                 break
-            score = round(value, SCORE_DECIMALS)
-            add(sid, score, Reason(kind="similarity", score=score, terms=self._shared_terms(signals.vector, sid)))
+            score = round(closeness[sid], SCORE_DECIMALS)
+            terms = self._shared_terms(signals.vector, sid, signals.surfaces)
+            add(sid, score, Reason(kind="similarity", score=score, terms=terms))
             if params.question_weight and (asked := self._question_reason(signals.question_prior, sid)):
                 add(sid, score, asked)
 
@@ -277,6 +291,24 @@ class Classifier:
             if params.partner_mode == "always" or (params.partner_mode == "fallback" and (not routed or close)):
                 add(partner, PARTNER_SCORE, Reason(kind="respondent_type", score=PARTNER_SCORE))
         return _strongest_first(routed)
+
+    def _follow_precedent(self, match: PrecedentMatch | None, params: Params) -> list[SectionScore]:
+        """The precedent's sections, when the paragraph is close enough to it; else nothing. A precedent with no
+        section of the strategy (a labelled paragraph with no `must`) decides nothing: the paragraph is routed
+        on its own signals."""
+        if match is None or match.similarity < params.precedent_similarity - _COVERAGE_TOLERANCE:
+            return []
+        similarity = round(match.similarity, SCORE_DECIMALS)
+        precedent = match.precedent
+        source = PrecedentSource(
+            source=precedent.source,
+            response_id=precedent.response_id,
+            paragraph_id=precedent.paragraph_id,
+            similarity=similarity,
+        )
+        reason = Reason(kind="precedent", score=similarity, precedent=source)
+        sections = dict.fromkeys(sid for sid in precedent.sections if sid in self.taxonomy)
+        return [SectionScore(sid, similarity, [reason]) for sid in sections]
 
     def _closeness(self, signals: Signals, params: Params) -> dict[str, float]:
         """How close the paragraph is to each section outside the excluded chapters: its own similarity or its
@@ -309,7 +341,7 @@ class Classifier:
         similarity = prior.similarity.get(section_id, 0.0) if prior else 0.0
         if not prior or similarity <= 0.0:
             return None
-        terms = self._shared_terms(prior.vector, section_id)
+        terms = self._shared_terms(prior.vector, section_id, prior.surfaces)
         return Reason(kind="question", score=round(similarity, SCORE_DECIMALS), terms=terms)
 
     def _routable_reference(self, section_id: str) -> bool:
@@ -318,8 +350,15 @@ class Classifier:
             return False
         return "." in section_id or not self.taxonomy.children(section_id)
 
-    def _shared_terms(self, vector: dict[str, float], section_id: str) -> tuple[str, ...]:
-        return self.model.shared_terms(vector, section_id, _REASON_TERMS)
+    def _shared_terms(self, vector: dict[str, float], section_id: str, surfaces: dict[str, str]) -> tuple[str, ...]:
+        """The words of the text (as written, whole) that weigh most in the section's own text: several base
+        forms and compound parts of one word ("kunta", "yhteistyö") show as that word, once."""
+        shown: dict[str, None] = {}
+        for term in self.model.shared_terms(vector, section_id, len(vector)):
+            shown.setdefault(surfaces.get(term, term), None)
+            if len(shown) == _REASON_TERMS:
+                break
+        return tuple(shown)
 
 
 def _chapter(section_id: str) -> str:

@@ -196,3 +196,27 @@ def tokens(text: str) -> Iterator[tuple[str, int, int]]:
     """Words of the text with their character spans."""
     for match in WORD.finditer(text):
         yield match.group(0), match.start(), match.end()
+
+
+def surface_forms(text: str, analyzer: Analyzer) -> dict[str, str]:
+    """Each feature (base form or compound part) of the text -> the whole word it stands in, as written, at its
+    first occurrence: what a reader recognises ("Kuntayhteistyötä", not "kunta" or "yhteis")."""
+    found: dict[str, str] = {}
+    for word, start, end in tokens(text):
+        for feature in analyzer.features(word):
+            if feature not in found:
+                found[feature] = whole_word(text, start, end)
+    return found
+
+
+def whole_word(text: str, start: int, end: int) -> str:
+    """The word as written around the span of a token: "30-vuotiaiden", not the "vuotiaiden" analysed."""
+    while start > 0 and (
+        text[start - 1].isalnum() or (text[start - 1] == "-" and start > 1 and text[start - 2].isalnum())
+    ):
+        start -= 1
+    while end < len(text) and (
+        text[end].isalnum() or (text[end] == "-" and end + 1 < len(text) and text[end + 1].isalnum())
+    ):
+        end += 1
+    return text[start:end]

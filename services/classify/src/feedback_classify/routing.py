@@ -17,6 +17,7 @@ from feedback_contracts.taxonomy import Taxonomy
 
 from .classifier import PARTNER_SECTIONS, Classifier
 from .paragraphs import split_paragraphs
+from .precedents import PrecedentIndex
 
 __all__ = ["PARTNER_SECTIONS", "Router"]
 
@@ -25,19 +26,39 @@ UNROUTED_SCORE = 0.0
 
 
 class Router:
-    """Splits a response into paragraphs, classifies each, and resolves the owners of every routed section."""
+    """Splits a response into paragraphs, classifies each, and resolves the owners of every routed section.
 
-    def __init__(self, taxonomy: Taxonomy, owners: OwnersDirectory, classifier: Classifier) -> None:
+    `precedents`: paragraphs people routed before, consulted for every paragraph; the service passes one index
+    to every router it builds, so what it learnt survives a reload of the owners directory.
+    """
+
+    def __init__(
+        self,
+        taxonomy: Taxonomy,
+        owners: OwnersDirectory,
+        classifier: Classifier,
+        precedents: PrecedentIndex | None = None,
+    ) -> None:
         self.taxonomy = taxonomy
         self.owners = owners
         self.classifier = classifier
+        self.precedents = precedents if precedents is not None else PrecedentIndex(classifier.model.analyzer)
 
     def route(self, event: ResponseReceived, now: datetime | None = None) -> ResponseClassified:
         split = split_paragraphs((a.question, a.text) for a in event.answers)
         paragraphs = tuple(Paragraph(index=i, question=p.question, text=p.text) for i, p in enumerate(split))
+        # The form may carry each question's text: routing leans on it where the questionnaire knows none.
+        asked = {a.question: a.question_text for a in event.answers if a.question_text}
         by_section: dict[str | None, list[RoutedParagraph]] = {}
         for paragraph in paragraphs:
-            sections = self.classifier.classify(paragraph.text, paragraph.question, event.respondent_type)
+            sections = self.classifier.classify(
+                paragraph.text,
+                paragraph.question,
+                event.respondent_type,
+                question_text=asked.get(paragraph.question),
+                precedents=self.precedents,
+                exclude_response=event.response_id,
+            )
             if not sections:
                 by_section.setdefault(None, []).append(
                     RoutedParagraph(paragraph=paragraph.index, score=UNROUTED_SCORE, reasons=(Reason(kind="default"),))

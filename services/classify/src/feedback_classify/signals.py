@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from feedback_contracts.events import Reason
 from feedback_contracts.respondents import RespondentType
 
+from .precedents import PrecedentMatch
+
 # A word of the text as (base form, start, end): its first feature and its character span.
 BaseForm = tuple[str, int, int]
 
@@ -47,6 +49,8 @@ class QuestionPrior:
     similarity: dict[str, float]
     # The question's TF-IDF vector, for the words it shares with a section.
     vector: dict[str, float]
+    # Feature -> the question's own word it stands in, for reasons a person can read.
+    surfaces: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -62,3 +66,7 @@ class Signals:
     similarity: dict[str, float] = field(default_factory=dict)
     sentence_similarity: dict[str, float] = field(default_factory=dict)
     question_prior: QuestionPrior | None = None
+    # Feature -> the paragraph's own word it stands in (reasons show words as written, never base forms).
+    surfaces: dict[str, str] = field(default_factory=dict)
+    # The precedent most like the paragraph, at the classifier's `precedent_similarity` or above.
+    precedent: PrecedentMatch | None = None

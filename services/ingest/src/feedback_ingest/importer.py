@@ -77,5 +77,7 @@ def import_lines(lines: list[str], options: ImportOptions, *, modified_at: datet
     rtype = choose_respondent_type(options, found, numbers)
     to_global = numbering(numbers, rtype, questionnaire, export=export)
     answers = collect_answers(sections, to_global, questionnaire, found)
-    response = build_response(options, found, rtype, answers, modified_at=modified_at)
+    response = build_response(
+        options, found, rtype, answers.texts, modified_at=modified_at, questions=answers.questions
+    )
     return ImportResult(response, tuple(found.warnings))

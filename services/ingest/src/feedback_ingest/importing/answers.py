@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from feedback_contracts.questionnaire import Questionnaire
 from feedback_contracts.responses import MAX_ANSWER_CHARS
@@ -16,17 +17,29 @@ from .text import comparison_form, describe_numbers, excerpt, paragraph_blocks, 
 # A question heading's text may run on for a line or two; a longer "question" is an answer that happens
 # to end with a question mark.
 _MAX_QUESTION_LINE_CHARS = 300
+# The longest question text an answer carries (`Answer.question_text`).
+_MAX_QUESTION_TEXT_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class Answers:
+    """The answers by the form's question number, and the question texts the document carries for them."""
+
+    texts: dict[int, str]
+    questions: dict[int, str]
 
 
 def collect_answers(
     sections: list[Section], to_global: Callable[[int], int], questionnaire: Questionnaire, found: Found
-) -> dict[int, str]:
-    """The answer text under each section by the form's question number; sections without text are left out."""
+) -> Answers:
+    """The answer text under each section by the form's question number (sections without text are left out),
+    and the question's text as the document words it, where it has one."""
     answers: dict[int, str] = {}
+    questions: dict[int, str] = {}
     for section in sections:
         number = to_global(section.number)
         known = questionnaire.question(number).text
-        _, lines, warnings = split_question(section.heading, section.body, known)
+        question, lines, warnings = split_question(section.heading, section.body, known)
         found.warnings.extend(f"question {number}: {w}" for w in warnings)
         text = answer_text(lines)
         if len(text) > MAX_ANSWER_CHARS:
@@ -36,11 +49,13 @@ def collect_answers(
             )
         if text:
             answers[number] = text
+            if asked := " ".join(strip_markup(question).split()):
+                questions[number] = asked[:_MAX_QUESTION_TEXT_CHARS]
     if not answers:
         raise DocumentError(
             f"found questions {describe_numbers([s.number for s in sections])} but no answer text under any of them"
         )
-    return answers
+    return Answers(answers, questions)
 
 
 def split_question(heading: str, body: list[str], known: str | None) -> tuple[str, list[str], list[str]]:

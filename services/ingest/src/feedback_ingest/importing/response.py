@@ -26,9 +26,17 @@ _PHONE = TypeAdapter(Phone)
 
 
 def build_response(
-    options: ImportOptions, found: Found, rtype: RespondentType, answers: dict[int, str], *, modified_at: datetime
+    options: ImportOptions,
+    found: Found,
+    rtype: RespondentType,
+    answers: dict[int, str],
+    *,
+    modified_at: datetime,
+    questions: dict[int, str] | None = None,
 ) -> SurveyResponse:
-    """The response the form would have posted; `modified_at` is used unless the document states its date."""
+    """The response the form would have posted; `modified_at` is used unless the document states its date.
+    `questions`: the question texts the document carries, kept with their answers (routing uses them)."""
+    asked = questions or {}
     organisation = _organisation(found, options)
     try:
         return SurveyResponse(
@@ -38,7 +46,10 @@ def build_response(
             submitted_at=found.submitted_at or modified_at,
             respondent=_respondent(found, organisation, options),
             respondent_type=rtype,
-            answers=[{"question": n, "text": t} for n, t in answers.items()],
+            answers=[
+                {"question": n, "text": t} | ({"question_text": asked[n]} if asked.get(n) else {})
+                for n, t in answers.items()
+            ],
             source="import",
         )
     except ValidationError as exc:
