@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+from devstack_support import StartDevUp
 
 from feedback_cli.devstack import SmtpSink, free_port
 
@@ -36,40 +32,22 @@ def _wait(condition, timeout: float, what: str) -> None:  # noqa: ANN001
 
 
 def test_prometheus_sees_the_counters_move_and_raises_the_alert_when_the_mail_server_stops(
-    kafka_bootstrap: str, tmp_path: Path, seed002_response: dict, unique: str
+    dev_up: StartDevUp, tmp_path: Path, seed002_response: dict, unique: str
 ) -> None:
-    ports = {name: free_port() for name in ("ingest", "classify", "notify", "workspace", "smtp", "prometheus")}
+    ports = {"smtp": free_port(), "prometheus": free_port()}
     sink = SmtpSink(tmp_path / "mail", ports["smtp"]).start()
-    command = [
-        sys.executable, "-m", "feedback_cli.main", "dev", "up", "--data-dir", str(tmp_path / "var"),
-        "--ingest-port", str(ports["ingest"]), "--classify-port", str(ports["classify"]),
-        "--notify-port", str(ports["notify"]), "--workspace-port", str(ports["workspace"]),
-        "--smtp-port", str(ports["smtp"]), "--no-smtp-sink",
-        "--with-prometheus", "--prometheus-port", str(ports["prometheus"]),
-    ]  # fmt: skip
     env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "INGEST_API_TOKENS": TOKEN,
         "NOTIFY_RETRY_BASE_SECONDS": "1",
         "NOTIFY_GROUP_ID": f"notify-prom-{unique}",
         "CLASSIFY_GROUP_ID": f"classify-prom-{unique}",
     }
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    ready = threading.Event()
-    output: list[str] = []
-
-    def pump() -> None:
-        for line in process.stdout:  # type: ignore[union-attr]
-            output.append(line)
-            if line.startswith("ready "):
-                ready.set()
-
-    threading.Thread(target=pump, daemon=True).start()
     prometheus = f"http://127.0.0.1:{ports['prometheus']}"
-    ingest = f"http://127.0.0.1:{ports['ingest']}"
     try:
-        assert ready.wait(120), "dev up never printed 'ready':\n" + "".join(output[-40:])
+        stack = dev_up(
+            "--no-smtp-sink", "--with-prometheus", "--prometheus-port", str(ports["prometheus"]), env=env, ports=ports
+        )
+        ingest = stack.ingest
         seed002_response["response_id"] = f"prom-{unique}-1"
         answer = httpx.post(
             f"{ingest}/v1/responses", json=seed002_response, headers={"Authorization": f"Bearer {TOKEN}"}
@@ -102,11 +80,6 @@ def test_prometheus_sees_the_counters_move_and_raises_the_alert_when_the_mail_se
 
         _wait(retrying_alert, 90, "the delivery alert to become pending")
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
         try:
             sink.stop()
         except Exception:

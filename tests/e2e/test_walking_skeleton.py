@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+from devstack_support import DevStack, StartDevUp
 
-from feedback_cli.devstack import free_port, read_mailbox
+from feedback_cli.devstack import read_mailbox
 from feedback_contracts.events import RESPONSES_TOPIC
 
 pytestmark = pytest.mark.e2e
@@ -35,50 +32,9 @@ EXPECTED_SECTIONS = {
 }
 
 
-@dataclass
-class Stack:
-    process: subprocess.Popen[str]
-    ingest: str
-    notify: str
-    mail: Path
-    ports: list[int]
-    output: list[str]
-
-
 @pytest.fixture
-def stack(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Stack]:
-    ports = {name: free_port() for name in ("ingest", "classify", "notify", "workspace", "smtp")}
-    command = [
-        sys.executable, "-m", "feedback_cli.main", "dev", "up", "--data-dir", str(tmp_path / "var"),
-        "--ingest-port", str(ports["ingest"]), "--classify-port", str(ports["classify"]),
-        "--notify-port", str(ports["notify"]), "--workspace-port", str(ports["workspace"]),
-        "--smtp-port", str(ports["smtp"]),
-    ]  # fmt: skip
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "INGEST_API_TOKENS": TOKEN}
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    output: list[str] = []
-    ready = threading.Event()
-
-    def pump() -> None:
-        for line in process.stdout:  # type: ignore[union-attr]
-            output.append(line)
-            if line.startswith("ready "):
-                ready.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    try:
-        assert ready.wait(120), "dev up never printed 'ready':\n" + "".join(output[-60:])
-        yield Stack(
-            process, f"http://127.0.0.1:{ports['ingest']}", f"http://127.0.0.1:{ports['notify']}",
-            tmp_path / "var" / "mail", list(ports.values()), output,
-        )  # fmt: skip
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(60)
-            except subprocess.TimeoutExpired:
-                process.kill()
+def stack(dev_up: StartDevUp) -> DevStack:
+    return dev_up(env={"INGEST_API_TOKENS": TOKEN})
 
 
 def _plain(message) -> str:  # noqa: ANN001
@@ -96,7 +52,7 @@ def _port_open(port: int) -> bool:
 
 
 def test_the_ngo_councils_statement_reaches_every_owner_it_concerns_once(
-    stack: Stack, seed002_response: dict, unique: str, topics
+    stack: DevStack, seed002_response: dict, unique: str, topics
 ) -> None:
     response_id = f"e2e-{unique}"
     seed002_response["response_id"] = response_id
@@ -144,15 +100,15 @@ def test_the_ngo_councils_statement_reaches_every_owner_it_concerns_once(
     assert len(_alerts_for(stack.mail, response_id)) == len(alerts)
 
 
-def test_ctrl_c_stops_everything_dev_up_started(stack: Stack) -> None:
-    assert all(_port_open(port) for port in stack.ports)
+def test_ctrl_c_stops_everything_dev_up_started(stack: DevStack) -> None:
+    assert all(_port_open(port) for port in stack.ports.values())
     stack.process.send_signal(signal.SIGINT)
     assert stack.process.wait(60) == 0
-    assert not any(_port_open(port) for port in stack.ports)
+    assert not any(_port_open(port) for port in stack.ports.values())
     assert stack.output[-1].strip() == "stopped"
 
 
-def test_a_statement_that_came_as_a_document_is_imported_and_reaches_its_owners(stack: Stack) -> None:
+def test_a_statement_that_came_as_a_document_is_imported_and_reaches_its_owners(stack: DevStack) -> None:
     fixture = Path(__file__).parents[1] / "fixtures" / "seed000_hameenlinna.txt"
     command = [sys.executable, "-m", "feedback_cli.main", "import", str(fixture), "--respondent-type", "municipality",
                "--response-id", f"hml-{time.time_ns()}", "--submit", "--url", stack.ingest, "--token", TOKEN]  # fmt: skip

@@ -6,14 +6,8 @@ that item nor change it. axe-core checks every page visited; screenshots of the 
 from __future__ import annotations
 
 import html.parser
-import os
 import re
-import signal
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,13 +16,13 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from feedback_cli.devstack import free_port, read_mailbox
+from feedback_cli.devstack import read_mailbox
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "integration" / "workspace"))
-from browser_support import Visits, chromium_path, missing_browser_parts  # noqa: E402
+from browser_support import Visits  # noqa: E402
+from devstack_support import DevStack, StartDevUp  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 TOKEN = "e2e-workspace-form-token"
@@ -41,74 +35,10 @@ OTHER = "asiakasmaksut@example.org"
 NOTE = "Huomioitu varautumisen linjauksissa; palataan asiaan järjestöjen kanssa."
 
 
-@dataclass
-class Stack:
-    process: subprocess.Popen[str]
-    ingest: str
-    workspace: str
-    mail: Path
-    output: list[str]
-
-
 @pytest.fixture
-def stack(kafka_bootstrap: str, tmp_path: Path, unique: str) -> Iterator[Stack]:
-    """`feedback dev up` as a developer runs it, on free ports; the workspace reads in a consumer group of its own."""
-    ports = {name: free_port() for name in ("ingest", "classify", "notify", "workspace", "smtp")}
-    command = [
-        sys.executable, "-m", "feedback_cli.main", "dev", "up", "--data-dir", str(tmp_path / "var"),
-        "--ingest-port", str(ports["ingest"]), "--classify-port", str(ports["classify"]),
-        "--notify-port", str(ports["notify"]), "--workspace-port", str(ports["workspace"]),
-        "--smtp-port", str(ports["smtp"]),
-    ]  # fmt: skip
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "INGEST_API_TOKENS": TOKEN,
-        "WORKSPACE_GROUP_ID": f"workspace-e2e-{unique}",
-    }
-    for inherited in ("DATABASE_URL", "NOTIFY_DATABASE_URL", "WORKSPACE_DATABASE_URL", "STATEMENT_BASE_URL",
-                      "WORKSPACE_SECRET", "WORKSPACE_BASE_URL"):  # fmt: skip
-        env.pop(inherited, None)  # dev up's own: a generated secret, SQLite files in its data dir
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
-    output: list[str] = []
-    ready = threading.Event()
-
-    def pump() -> None:
-        for line in process.stdout:  # type: ignore[union-attr]
-            output.append(line)
-            if line.startswith("ready "):
-                ready.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    try:
-        assert ready.wait(120), "dev up never printed 'ready':\n" + "".join(output[-60:])
-        yield Stack(
-            process, f"http://127.0.0.1:{ports['ingest']}", f"http://127.0.0.1:{ports['workspace']}",
-            tmp_path / "var" / "mail", output,
-        )  # fmt: skip
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
-@pytest.fixture
-def chromium() -> Iterator[Browser]:
-    """Debian's Chromium driven by Playwright, for this test only: Playwright's sync API keeps an event loop
-    running while it is open, which would break the asyncio tests that run after this one in the session."""
-    why = missing_browser_parts()
-    assert not why, why  # make test installs Chromium and axe-core: a browser test that cannot run fails
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path())
-        try:
-            yield browser
-        finally:
-            browser.close()
+def stack(dev_up: StartDevUp, unique: str) -> DevStack:
+    """The workspace reads in a consumer group of its own."""
+    return dev_up(env={"INGEST_API_TOKENS": TOKEN, "WORKSPACE_GROUP_ID": f"workspace-e2e-{unique}"})
 
 
 class _Links(html.parser.HTMLParser):
@@ -148,7 +78,7 @@ class Alert:
     paragraphs: list[str]  # the paragraphs the alert quotes
 
 
-def alert_to(stack: Stack, address: str, response_id: str, timeout: float = 90) -> Alert:
+def alert_to(stack: DevStack, address: str, response_id: str, timeout: float = 90) -> Alert:
     """The alert this owner received about the statement, read from the .eml files as a mail reader would."""
     deadline = time.monotonic() + timeout
     while True:
@@ -176,10 +106,9 @@ def squeeze(text: str) -> str:
 
 
 def test_an_owner_opens_the_link_in_their_alert_handles_an_item_and_another_owner_cannot_touch_it(
-    stack: Stack, chromium: Browser, seed002_response: dict, unique: str
+    stack: DevStack, browser: Browser, seed002_response: dict, unique: str
 ) -> None:
-    ready = next(line for line in stack.output if line.startswith("ready "))
-    assert f"workspace={stack.workspace}" in ready.split()
+    assert f"workspace={stack.workspace}" in stack.ready_line().split()
 
     response_id = f"ws-e2e-{unique}"
     seed002_response["response_id"] = response_id
@@ -193,8 +122,8 @@ def test_an_owner_opens_the_link_in_their_alert_handles_an_item_and_another_owne
     assert mine.paragraphs and mine.link != theirs.link
     visits = Visits(ARTIFACTS)
 
-    owner = chromium.new_context(locale="fi-FI", viewport={"width": 1280, "height": 900})
-    other = chromium.new_context(locale="fi-FI", viewport={"width": 1280, "height": 900})
+    owner = browser.new_context(locale="fi-FI", viewport={"width": 1280, "height": 900})
+    other = browser.new_context(locale="fi-FI", viewport={"width": 1280, "height": 900})
     try:
         # --- the owner follows the link: a page with one button, which signs in -------------------------------
         page = owner.new_page()

@@ -132,7 +132,15 @@ def mark_focusables(page) -> list[dict]:  # noqa: ANN001
         const selector = 'a[href], button, input:not([type=hidden]), select, textarea, summary, [tabindex="0"]';
         const shown = el => { const b = el.getBoundingClientRect(); const s = getComputedStyle(el);
             return (b.width > 0 || b.height > 0 || el.classList.contains('skip-link')) && s.visibility !== 'hidden'; };
-        const found = [...document.querySelectorAll(selector)].filter(el => !el.disabled && shown(el));
+        // What a closed <details> holds (its summary aside) is out of the keyboard's reach until it is opened.
+        const folded = el => {
+            for (let d = el.parentElement && el.parentElement.closest('details:not([open])'); d;
+                 d = d.parentElement && d.parentElement.closest('details:not([open])')) {
+                if (!(el.tagName === 'SUMMARY' && el.parentElement === d)) return true;
+            }
+            return false;
+        };
+        const found = [...document.querySelectorAll(selector)].filter(el => !el.disabled && shown(el) && !folded(el));
         // Of a group of radio buttons, Tab reaches one (the checked one, else the first): the group is one stop.
         const stops = [];
         const groups = {};

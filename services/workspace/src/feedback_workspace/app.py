@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -26,12 +26,15 @@ from feedback_runtime.logs import configure_service_logging
 from feedback_runtime.owners_watch import LiveOwners
 from feedback_runtime.signin import SignInLinks
 
-from . import office, pages, signin
+from . import corrections_api, corrections_web, office, pages, signin
 from .auth import Forbidden, SignInRequired
+from .correcting import CorrectionsStore
+from .corrections_outbox import corrections_publisher
 from .escalation import escalation_worker
 from .handlers import ClassifiedHandler
 from .metrics import WorkspaceMetrics
 from .oidc import oidc_sign_in
+from .reports.routes import router as reports_router
 from .settings import WorkspaceSettings
 from .store import WorkspaceStore
 from .web import make_templates, page
@@ -42,6 +45,7 @@ STATIC = Path(__file__).parent / "static"
 GAUGE_REFRESH_SECONDS = 15.0
 # How long stopping waits for an escalation round under way (its publishing) to finish.
 STOP_TIMEOUT_SECONDS = 15
+API_PREFIX = "/api/"
 log = logging.getLogger("feedback.workspace")
 
 
@@ -80,6 +84,8 @@ def create_app(
     )
     lag = lag_monitor(settings, settings.workspace_group_id, CLASSIFIED_TOPIC, registry)
     escalation = escalation_worker(broker, store, settings, lambda: live_owners.current, metrics, now)
+    corrections = CorrectionsStore(store.engine)
+    publisher = corrections_publisher(broker, corrections, now, settings.workspace_corrections_interval_seconds)
 
     async def refresh_gauges() -> None:
         while True:
@@ -96,12 +102,14 @@ def create_app(
         lag.start()
         gauges = asyncio.create_task(refresh_gauges(), name="workspace-gauges")
         reminding = asyncio.create_task(escalation.run(), name="workspace-escalation")
+        publishing = asyncio.create_task(publisher.run(), name="workspace-corrections")
         try:
             yield
         finally:
             escalation.stop()
+            publisher.stop()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(reminding, timeout=STOP_TIMEOUT_SECONDS)
+                await asyncio.wait_for(asyncio.gather(reminding, publishing), timeout=STOP_TIMEOUT_SECONDS)
             gauges.cancel()
             lag.stop()
             await broker.stop()
@@ -113,6 +121,8 @@ def create_app(
     app.state.store = store
     app.state.metrics = metrics
     app.state.escalation = escalation
+    app.state.corrections = corrections
+    app.state.corrections_publisher = publisher
     app.state.owners = live_owners
     app.state.links = SignInLinks(secret)
     app.state.templates = make_templates()
@@ -129,6 +139,9 @@ def create_app(
     app.include_router(signin.router)
     app.include_router(pages.router)
     app.include_router(office.router)
+    app.include_router(reports_router)  # the office's summary: downloads, the coverage chart, the reports API
+    app.include_router(corrections_web.router)
+    app.include_router(corrections_api.router)
 
     @app.exception_handler(SignInRequired)
     async def sign_in_required(request: Request, exc: SignInRequired) -> HTMLResponse:
@@ -137,6 +150,10 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith(API_PREFIX):  # the API answers in JSON, in English
+            if exc.status_code == 401:
+                metrics.refused.labels("unauthorized").inc()
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
         if exc.status_code == 404:
             return page(request, "not_found.html.j2", status_code=404, title="Sivua ei löydy")
         return PlainTextResponse(str(exc.detail), status_code=exc.status_code, headers=exc.headers)

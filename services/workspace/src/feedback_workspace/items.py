@@ -3,6 +3,10 @@
 An item is one owner's share of one statement in one section. A new revision updates the statement's items:
 an item whose paragraphs did not change keeps its state (and note); one whose paragraphs changed is `uusi`
 again; an item the new revision no longer routes is marked withdrawn, its state kept for the record.
+
+A re-routing of the same revision (a correction applied by classify) moves paragraphs between items: an item that
+gains a paragraph is `uusi` (a new one is made for an owner who had none), an item that only loses paragraphs
+keeps its state, and one left with none is withdrawn.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from feedback_contracts.events import ResponseClassified
+from feedback_contracts.events import ResponseClassified, paragraph_id
 
 # The section id of the paragraphs that matched no section: the default owner's queue.
 NO_SECTION = ""
@@ -56,6 +60,15 @@ class ItemContent:
     def key(self) -> tuple[str, str]:
         return (self.owner_id, self.section_id)
 
+    @property
+    def paragraph_ids(self) -> frozenset[str]:
+        return paragraph_ids(self.paragraphs)
+
+
+def paragraph_ids(paragraphs: list[dict]) -> frozenset[str]:
+    """The stable ids of an item's paragraphs ({"question", "text", ...} each)."""
+    return frozenset(paragraph_id(p["question"], p["text"]) for p in paragraphs)
+
 
 @dataclass(frozen=True)
 class StoredItem:
@@ -67,6 +80,8 @@ class StoredItem:
     paragraphs_digest: str
     state: State
     withdrawn: bool
+    # The ids of its paragraphs: read for a re-routing only, which compares them.
+    paragraph_ids: frozenset[str] = frozenset()
 
     @property
     def key(self) -> tuple[str, str]:
@@ -83,6 +98,11 @@ class ItemChanges:
     # Items whose paragraphs changed: new content, and `uusi` again.
     changed: list[tuple[StoredItem, ItemContent]] = field(default_factory=list)
     withdrawn: list[StoredItem] = field(default_factory=list)
+    # A re-routing's items that only lost paragraphs: new content, their state kept.
+    shrunk: list[tuple[StoredItem, ItemContent]] = field(default_factory=list)
+    # The correction a re-routing applied; None for a new revision. Its created and changed items gained
+    # paragraphs by it, its shrunk and withdrawn ones lost them.
+    correction_id: str | None = None
 
 
 def item_contents(event: ResponseClassified) -> list[ItemContent]:
@@ -118,6 +138,27 @@ def decide(event: ResponseClassified, stored: list[StoredItem]) -> ItemChanges:
             changes.carried.append((item, content))
         else:
             changes.changed.append((item, content))
+    keys = {content.key for content in wanted}
+    changes.withdrawn = [item for item in stored if item.key not in keys and not item.withdrawn]
+    return changes
+
+
+def decide_rerouting(event: ResponseClassified, stored: list[StoredItem]) -> ItemChanges:
+    """The changes a re-routing of the stored revision (`event.routing` higher) makes: by the paragraphs each
+    item gains or loses, not by its text (which a re-routing does not change). `stored` carry their paragraph ids."""
+    changes = ItemChanges(correction_id=event.correction_id)
+    existing = {item.key: item for item in stored}
+    wanted = item_contents(event)
+    for content in wanted:
+        item = existing.get(content.key)
+        if item is None:
+            changes.created.append(content)
+        elif item.withdrawn or content.paragraph_ids - item.paragraph_ids:
+            changes.changed.append((item, content))
+        elif item.paragraph_ids - content.paragraph_ids:
+            changes.shrunk.append((item, content))
+        else:
+            changes.carried.append((item, content))
     keys = {content.key for content in wanted}
     changes.withdrawn = [item for item in stored if item.key not in keys and not item.withdrawn]
     return changes

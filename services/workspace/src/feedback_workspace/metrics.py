@@ -48,6 +48,14 @@ class WorkspaceMetrics:
             ["outcome"],
             registry=registry,
         )
+        self.corrections = Counter(
+            "feedback_workspace_corrections_total",
+            "Corrections of routes stored, by who made them (owner, office).",
+            ["by"],
+            registry=registry,
+        )
+        for by in ("owner", "office"):
+            self.corrections.labels(by)  # both series exist from the start, at 0
 
     def state_changed(self, item: dict, state: State) -> None:
         if item["first_acknowledged_at"] is None and item["state"] is State.NEW and state is not State.NEW:

@@ -10,9 +10,11 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from feedback_contracts.events import paragraph_id
 from feedback_contracts.respondents import RespondentType
 
-from .auth import CheckedForm, Forbidden, ViewerDep, forbid
+from .auth import CheckedForm, Forbidden, Viewer, ViewerDep, forbid
+from .correction_views import by_paragraph, forms, routes_of, shown_corrections
 from .items import MAX_NOTE_CHARS, NO_SECTION, STATES_NEEDING_A_NOTE, State
 from .store import ItemFilter, ItemNotFound, WorkspaceStore
 from .web import page
@@ -22,6 +24,8 @@ router = APIRouter()
 PAGE_SIZE = 10
 MAX_NUMBER = 100_000
 MAX_ITEM_ID = 2**62
+# What the pipeline does to an item, in its history (owners' state changes and reminders aside).
+ROUTING_KINDS = frozenset({"routed", "changed", "withdrawn", "moved_in", "moved_out"})
 # How the list's query names the paragraphs that matched no section.
 NO_SECTION_QUERY = "-"
 
@@ -110,8 +114,27 @@ async def inbox(
 
 @router.get("/kohteet/{item_id}", response_class=HTMLResponse)
 async def item_page(request: Request, viewer: ViewerDep, item_id: str) -> HTMLResponse:
-    item = await _visible_item(request, viewer, item_id)
-    return page(request, "item.html.j2", title=f"{item['organization']}: {item['section_id'] or 'ei lukua'}", item=item)
+    item = await visible_item(request, viewer, item_id)
+    return page(
+        request, "item.html.j2", title=f"{item['organization']}: {item['section_id'] or 'ei lukua'}",
+        **await item_context(request, viewer, item),
+    )  # fmt: skip
+
+
+async def item_context(request: Request, viewer: Viewer, item: dict) -> dict:
+    """The item, with its paragraphs' ids, their corrections and the correction forms the viewer may use (not on
+    an item an edit or a correction took away)."""
+    for p in item["paragraphs"]:
+        p["paragraph_id"] = paragraph_id(p["question"], p["text"])
+    routes = await routes_of(request, item["response_id"])
+    shown = shown_corrections(routes) if routes else []
+    offered = {}
+    if routes is not None and not item["withdrawn"]:
+        offered = forms(request, viewer, routes, [p["paragraph_id"] for p in item["paragraphs"]])
+    # Withdrawn by a correction (moved away) or by an edit of the statement: the latest of what the pipeline did.
+    routed = [h["kind"] for h in item["history"] if h["kind"] in ROUTING_KINDS]
+    moved_away = item["withdrawn"] and routed[-1:] == ["moved_out"]
+    return {"item": item, "correction_forms": offered, "corrections_of": by_paragraph(shown), "moved_away": moved_away}
 
 
 @router.post("/kohteet/{item_id}/tila", response_model=None)
@@ -125,7 +148,7 @@ async def change_state(
     muistiinpano: Annotated[str, Form()] = "",
 ) -> RedirectResponse | HTMLResponse:
     """Move the item to another state; `ei_minulle` needs a reason. Errors are shown above the form."""
-    item = await _visible_item(request, viewer, item_id)
+    item = await visible_item(request, viewer, item_id)
     errors: dict[str, str] = {}
     try:
         state = State(tila)
@@ -139,8 +162,9 @@ async def change_state(
         errors["muistiinpano"] = f"Muistiinpano on liian pitkä (enintään {MAX_NOTE_CHARS} merkkiä)."
     if errors or state is None:
         return page(
-            request, "item.html.j2", status_code=422, title="Virhe: " + item["organization"], item=item,
+            request, "item.html.j2", status_code=422, title="Virhe: " + item["organization"],
             errors=errors, entered={"tila": tila, "muistiinpano": muistiinpano},
+            **await item_context(request, viewer, item),
         )  # fmt: skip
     await store_of(request).set_state(item["id"], viewer.actor, state, note or None, datetime.now(UTC))
     request.app.state.metrics.state_changed(item, state)
@@ -156,19 +180,32 @@ async def statement_page(
     if statement is None:
         forbid(not viewer.office)  # to an owner, a missing statement looks like another's: ids say nothing
         return page(request, "not_found.html.j2", status_code=404, title="Lausuntoa ei löydy")
-    forbid(not viewer.office and not any(i["owner_id"] in viewer.owners for i in statement["items"]))
-    revisions = statement["revisions"]
-    asked = number(versio, None)
-    shown = next((r for r in revisions if r["revision"] == asked), revisions[0])
-    earlier = next((r for r in revisions if r["revision"] < shown["revision"]), None)
     return page(
-        request, "statement.html.j2", title=f"Lausunto: {statement['organization']}", statement=statement,
-        shown=shown, changes=_changes(earlier, shown) if earlier else None, earlier=earlier,
-        paragraphs=_paragraph_rows(shown["event"], viewer, statement["items"] if shown is revisions[0] else []),
+        request, "statement.html.j2", title=f"Lausunto: {statement['organization']}",
+        **await statement_context(request, viewer, statement, number(versio, None)),
     )  # fmt: skip
 
 
-async def _visible_item(request: Request, viewer: ViewerDep, item_id: str) -> dict:
+async def statement_context(request: Request, viewer: Viewer, statement: dict, asked: int | None) -> dict:
+    """The statement page's content: revision `asked` (else the latest) with its routes and, on the latest, the
+    correction forms the viewer may use; the corrections of the statement, dropped ones too."""
+    forbid(not viewer.office and not any(i["owner_id"] in viewer.owners for i in statement["items"]))
+    revisions = statement["revisions"]
+    shown = next((r for r in revisions if r["revision"] == asked), revisions[0])
+    earlier = next((r for r in revisions if r["revision"] < shown["revision"]), None)
+    latest = shown is revisions[0]
+    routes = await routes_of(request, statement["response_id"], revisions[0]["event"])
+    corrections = shown_corrections(routes) if routes else []
+    paragraphs = _paragraph_rows(shown["event"], viewer, statement["items"] if latest else [])
+    offered = forms(request, viewer, routes, [p["paragraph_id"] for p in paragraphs]) if routes and latest else {}
+    return dict(
+        statement=statement, shown=shown, changes=_changes(earlier, shown) if earlier else None, earlier=earlier,
+        paragraphs=paragraphs, corrections=corrections, corrections_of=by_paragraph(corrections),
+        correction_forms=offered,
+    )  # fmt: skip
+
+
+async def visible_item(request: Request, viewer: ViewerDep, item_id: str) -> dict:
     found = number(item_id, None, MAX_ITEM_ID)
     try:
         if found is None:
@@ -199,9 +236,15 @@ def _paragraph_rows(event, viewer, items: list[dict]) -> list[dict]:  # noqa: AN
                     "items": own,
                 }
             )
+    # The first of identical paragraphs carries the anchor, the corrections and the form (one id, one place).
+    firsts: dict[str, int] = {}
+    for p in event.paragraphs:
+        firsts.setdefault(p.paragraph_id, p.index)
     return [
         {
             "index": p.index,
+            "paragraph_id": p.paragraph_id,
+            "first": firsts[p.paragraph_id] == p.index,
             "question": p.question,
             "text": p.text,
             "routes": routes_of.get(p.index, []),

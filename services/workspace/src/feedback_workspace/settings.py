@@ -44,6 +44,9 @@ class WorkspaceSettings(ServiceSettings, OwnersSettings):
     workspace_escalation_interval_seconds: float = Field(
         default=60, gt=0, description="How often overdue items are looked for."
     )
+    workspace_corrections_interval_seconds: float = Field(
+        default=5, gt=0, description="How often corrections left unpublished (a crash, the broker away) are sent again."
+    )
     oidc_issuer: str | None = Field(
         default=None,
         description="OpenID Connect issuer URL (production sign-in; its discovery document is read from "

@@ -68,8 +68,9 @@ class WorkspaceStore:
     # Recording -----------------------------------------------------------------------------------
 
     async def record(self, event: ResponseClassified, now: datetime) -> Recorded:
-        """Apply one classified revision to its statement's items, once: a revision not newer than the stored
-        one (a redelivery, a replay, an older revision arriving late) changes nothing."""
+        """Apply one classified revision (or re-routing of it) to its statement's items, once: an event not newer
+        by (revision, routing) than the stored one (a redelivery, a replay, an older one arriving late) changes
+        nothing."""
         async with self.engine.begin() as conn:
             return await conn.run_sync(record_revision, event, now)
 

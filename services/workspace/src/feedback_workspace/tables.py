@@ -42,6 +42,8 @@ revisions = Table(
     Column("revision", Integer, primary_key=True),
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("classified_at", DateTime(timezone=True), nullable=False),
+    # The event of the revision's latest routing: 1 for its first, one higher each time a correction re-routed it.
+    Column("routing", Integer, nullable=False, server_default="1"),
     Column("event", Text, nullable=False),
 )
 
@@ -96,6 +98,8 @@ item_events = Table(
     Column("to_state", String(16), nullable=True),
     Column("note", Text, nullable=True),
     Column("revision", Integer, nullable=True),
+    # The correction that moved paragraphs here or away ('moved_in', 'moved_out').
+    Column("correction_id", String(100), nullable=True),
 )
 Index("ix_item_events_item", item_events.c.item_id, item_events.c.id)
 
@@ -113,3 +117,48 @@ reminders = Table(
     Column("published_at", DateTime(timezone=True), nullable=True),
 )
 Index("ix_reminders_unpublished", reminders.c.published_at, reminders.c.created_at)
+
+# Corrections of routes made in the workspace: who, when and why, as the corrector made them. Classify applies them
+# and tells, in every later routing of the statement, whether each still applies (ResponseClassified.corrections).
+corrections = Table(
+    "corrections",
+    metadata,
+    Column("id", String(100), primary_key=True),  # the event's correction_id
+    Column("response_id", String(128), ForeignKey("statements.response_id"), nullable=False),
+    Column("revision", Integer, nullable=False),  # the revision the corrector saw
+    Column("paragraph_id", String(64), nullable=False),
+    Column("question", Integer, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("added", Text, nullable=False),  # JSON list of section ids
+    Column("removed", Text, nullable=False),  # JSON list of section ids
+    Column("by_role", String(64), nullable=False),
+    Column("by_office", Boolean, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("corrected_at", DateTime(timezone=True), nullable=False),
+    Column("via", String(16), nullable=False),  # page, api
+)
+Index("ix_corrections_response", corrections.c.response_id, corrections.c.corrected_at)
+Index("ix_corrections_corrected_at", corrections.c.corrected_at)
+
+# The outbox of corrections: written in the transaction that stores the correction, published to
+# feedback.corrections.v1 afterwards (again after a crash; classify applies each id once).
+correction_outbox = Table(
+    "correction_outbox",
+    metadata,
+    Column("id", String(100), primary_key=True),  # the event's correction_id
+    Column("response_id", String(128), nullable=False),
+    Column("event", Text, nullable=False),  # the RouteCorrected event's JSON, published as it is
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("published_at", DateTime(timezone=True), nullable=True),
+)
+Index("ix_correction_outbox_unpublished", correction_outbox.c.published_at, correction_outbox.c.created_at)
+
+# Every owner each paragraph of a statement was ever routed to (any revision, any routing): an owner may correct
+# the routes of those paragraphs only.
+paragraph_owners = Table(
+    "paragraph_owners",
+    metadata,
+    Column("response_id", String(128), ForeignKey("statements.response_id"), primary_key=True),
+    Column("paragraph_id", String(64), primary_key=True),
+    Column("owner_id", String(64), primary_key=True),
+)
