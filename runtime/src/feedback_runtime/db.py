@@ -3,8 +3,11 @@ PostgreSQL, and the SQLite settings every connection gets."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -14,6 +17,7 @@ POSTGRES_POOL_SIZE = 10
 POSTGRES_MAX_OVERFLOW = 10
 # SQLite: how long a statement waits for another connection's write lock before it fails.
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+T = TypeVar("T")
 
 
 def async_database_url(url: str) -> str:
@@ -97,3 +101,49 @@ async def answers(engine: AsyncEngine) -> bool:
         return True
     except Exception:
         return False
+
+
+class Transactions:
+    """Runs a store's operations, each a plain function of a Connection, as one transaction each: on a SQLite
+    file in one hop to the store's own thread, which holds the one connection that writes
+    (`sqlite_writer_engine`); on PostgreSQL through the async driver. Committed when the function returns,
+    rolled back when it raises."""
+
+    def __init__(self, url: str, thread_name: str) -> None:
+        self.url = async_database_url(url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        self.engine: AsyncEngine | None = None
+        self.sqlite: Engine | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        if self.is_sqlite:
+            self.sqlite = sqlite_writer_engine(self.url)
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=thread_name)
+        else:
+            self.engine = async_engine(self.url)
+
+    async def run(self, work: Callable[[Connection], T]) -> T:
+        if self.sqlite is not None:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, self._sqlite_run, work)
+        assert self.engine is not None
+        async with self.engine.begin() as conn:
+            return await conn.run_sync(work)
+
+    def _sqlite_run(self, work: Callable[[Connection], T]) -> T:
+        assert self.sqlite is not None
+        with self.sqlite.begin() as conn:
+            return work(conn)
+
+    async def ping(self) -> bool:
+        """Whether the database answers a trivial query (readiness)."""
+        try:
+            await self.run(lambda conn: conn.execute(select(1)).scalar())
+            return True
+        except Exception:
+            return False
+
+    async def close(self) -> None:
+        if self.sqlite is not None and self._thread is not None:
+            await asyncio.get_running_loop().run_in_executor(self._thread, self.sqlite.dispose)
+            self._thread.shutdown(wait=False)
+        if self.engine is not None:
+            await self.engine.dispose()

@@ -10,20 +10,17 @@ which serialises them the same way.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Connection, insert, select, update
 
 from feedback_contracts.events import ResponseClassified, RouteCorrected
-from feedback_runtime.db import async_engine, is_sqlite, sqlite_writer_engine
+from feedback_runtime.db import Transactions
 from feedback_runtime.migrations import migrate_on_start
 
 from .corrections import RoutingHead, final_sections
@@ -67,44 +64,21 @@ class LearnedCorrection:
 class ClassifyStore:
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine: AsyncEngine | None = None
-        self.sqlite: Engine | None = None
-        if is_sqlite(url):
-            self.sqlite = sqlite_writer_engine(url)
-            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classify-sqlite")
-        else:
-            self.engine = async_engine(url)
+        self.transactions = Transactions(url, "classify-sqlite")
 
     async def create(self) -> None:
         """Bring the schema up to date (Alembic)."""
         await migrate_on_start(MIGRATIONS, self.url)
 
     async def close(self) -> None:
-        if self.sqlite is not None:
-            await asyncio.get_running_loop().run_in_executor(self._thread, self.sqlite.dispose)
-            self._thread.shutdown(wait=False)
-        if self.engine is not None:
-            await self.engine.dispose()
+        await self.transactions.close()
 
     async def ping(self) -> bool:
-        try:
-            await self._run(lambda conn: conn.execute(select(1)).scalar())
-            return True
-        except Exception:
-            return False
+        return await self.transactions.ping()
 
     async def _run(self, work: Callable[[Connection], T]) -> T:
         """`work` in one transaction, committed when it returns (rolled back when it raises)."""
-        if self.sqlite is not None:
-            return await asyncio.get_running_loop().run_in_executor(self._thread, self._sqlite_run, work)
-        assert self.engine is not None
-        async with self.engine.begin() as conn:
-            return await conn.run_sync(work)
-
-    def _sqlite_run(self, work: Callable[[Connection], T]) -> T:
-        assert self.sqlite is not None
-        with self.sqlite.begin() as conn:
-            return work(conn)
+        return await self.transactions.run(work)
 
     async def record_revision(self, response_id: str, decide: DecideRevision, now: datetime) -> StoredRouting | None:
         """Store what `decide` makes of the response's stored routing and corrections, in one transaction;

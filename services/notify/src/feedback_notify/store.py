@@ -14,24 +14,14 @@ thread round trip per statement, cursor and commit, which had come to more CPU t
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, and_, bindparam, create_engine, event, func, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
 
-from feedback_runtime.db import (
-    SQLITE_BUSY_TIMEOUT_SECONDS,
-    async_database_url,
-    async_engine,
-    configure_sqlite,
-    sqlite_file,
-)
+from feedback_runtime.db import Transactions
 
 from .delivery_log import BuildDigest, Decide, Job, NewDigestItem, NewJob, Outcome, Recorded, Snapshot
 from .keys import DeliveryKey, digest_items_key
@@ -44,28 +34,13 @@ class NotifyStore:
     """The delivery log on SQLAlchemy Core (SQLite or PostgreSQL): implements `delivery_log.DeliveryLog`."""
 
     def __init__(self, url: str) -> None:
-        self.url = async_database_url(url)
-        self.is_sqlite = self.url.startswith("sqlite")
-        self.engine: AsyncEngine | None = None
-        self.sqlite: Engine | None = None
-        if self.is_sqlite:
-            self.sqlite = _sqlite_engine(self.url)
-            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="notify-sqlite")
-        else:
-            self.engine = async_engine(self.url)
+        self.transactions = Transactions(url, "notify-sqlite")
+        self.url = self.transactions.url
+        self.is_sqlite = self.transactions.is_sqlite
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         """`work` in one transaction, committed when it returns (rolled back when it raises)."""
-        if self.sqlite is not None:
-            return await asyncio.get_running_loop().run_in_executor(self._thread, self._sqlite_run, work)
-        assert self.engine is not None
-        async with self.engine.begin() as conn:
-            return await conn.run_sync(work)
-
-    def _sqlite_run(self, work: Callable[[Connection], T]) -> T:
-        assert self.sqlite is not None
-        with self.sqlite.begin() as conn:
-            return work(conn)
+        return await self.transactions.run(work)
 
     async def create(self) -> None:
         """Bring the schema up to date with the migrations (a database made before them is adopted)."""
@@ -74,18 +49,10 @@ class NotifyStore:
         await migrate_on_start(self.url)
 
     async def close(self) -> None:
-        if self.sqlite is not None:
-            await asyncio.get_running_loop().run_in_executor(self._thread, self.sqlite.dispose)
-            self._thread.shutdown(wait=False)
-        if self.engine is not None:
-            await self.engine.dispose()
+        await self.transactions.close()
 
     async def ping(self) -> bool:
-        try:
-            await self.run(lambda conn: conn.execute(select(1)).scalar())
-            return True
-        except Exception:
-            return False
+        return await self.transactions.ping()
 
     # Intake -------------------------------------------------------------------------------------
 
@@ -372,27 +339,3 @@ def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _sqlite_engine(url: str) -> Engine:
-    """A synchronous engine for the store's own thread: one connection, the runtime's SQLite settings (WAL,
-    synchronous=FULL), and transactions that take the write lock when they begin."""
-    path = sqlite_file(url)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(
-        f"sqlite:///{path}",
-        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
-        pool_size=1,
-        max_overflow=0,
-    )
-
-    @event.listens_for(engine, "connect")
-    def connect(dbapi_connection: Any, record: object) -> None:
-        dbapi_connection.isolation_level = None  # SQLAlchemy's BEGIN below, not the driver's
-        configure_sqlite(dbapi_connection, record)
-
-    @event.listens_for(engine, "begin")
-    def begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
