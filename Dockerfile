@@ -30,6 +30,9 @@ RUN /opt/venv/bin/pip install ./contracts ./runtime ./services/${SERVICE}
 
 # Per service: its Debian packages and its entrypoint (exec form, so uvicorn is PID 1 and gets SIGTERM; exec
 # form takes no build arguments, hence one stage per service). BuildKit builds only the stage SERVICE selects.
+# Every service depends on uvicorn[standard], so the venv holds uvloop and httptools (manylinux wheels, nothing
+# to compile) and uvicorn's default (--loop auto, --http auto) serves with them, as `feedback dev up` and the
+# benchmark do; docs/benchmarks.md reads which loop and parser each server ran on from the process itself.
 FROM ${PYTHON_IMAGE} AS service-ingest
 ENTRYPOINT ["uvicorn", "--factory", "feedback_ingest.app:create_app", "--host", "0.0.0.0", "--port", "8000"]
 

@@ -18,7 +18,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import classifier, ingest, pipeline, report, transport, workspace
+from . import classifier, ingest, pipeline, report, reports, transport, workspace
 from .common import REPO_ROOT, Children, MachineShare, Plan, describe_code, describe_machine, reference_speed
 
 # Cheap phases first: a broken set-up shows in seconds, not after ten minutes of pipeline.
@@ -27,6 +27,7 @@ PHASES = {
     "transport": transport,
     "ingest": ingest,
     "workspace": workspace,
+    "reports": reports,
     "pipeline": pipeline,
 }
 # The committed report: only full runs write it.
@@ -151,6 +152,12 @@ def failures(results: dict) -> list[str]:
         for name, page in outcome.get("pages", {}).items():
             if set(page["statuses"]) != {"200"}:
                 problems.append(f"workspace {database} {name}: answers {page['statuses']}")
+    for database, outcome in results.get("reports", {}).get("databases", {}).items():
+        if "error" in outcome:
+            problems.append(f"reports {database}: {outcome['error']}")
+        for report_format in reports.FORMATS:
+            if "error" in outcome.get(report_format, {}):
+                problems.append(f"reports {database} {report_format}: {outcome[report_format]['error']}")
     transport_phase = results.get("transport", {})
     if "messages" in transport_phase and transport_phase["received"] < transport_phase["messages"]:
         problems.append(f"transport: {transport_phase['received']} of {transport_phase['messages']} messages read back")

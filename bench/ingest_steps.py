@@ -6,9 +6,10 @@ Phase 1 runs this in a fresh process after its servers stopped, on the phase's b
 Every step is timed through public API that has tests of its own, never through a service's private names
 (tests/bench/test_bench_seams.py checks): the contracts' validation (`SurveyResponse.model_validate_json`),
 ingest's store (`IngestStore`: accept, and the relay's side of it: unsent, mark_sent, enqueue_replay), its
-relay (`OutboxRelay`) and its broker (`build_broker`), on a real SQLite file and the real broker. Each is timed
-with the process's CPU clock (every thread) over many distinct responses, median of three passes. The HTTP part
-(h11, uvicorn, the ASGI messages, the socket) is not here: the bare endpoint's CPU per response stands for it.
+relay (`OutboxRelay`) and its producer (`build_producer`), on a real SQLite file and the real broker. Each is
+timed with the process's CPU clock (every thread) over many distinct responses, median of three passes. The
+HTTP part (httptools, uvicorn, the ASGI messages, the socket) is not here: the bare endpoint's CPU per response
+stands for it.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def _log_lines(responses: Sequence[Any]) -> Callable[[], None]:
 
 
 class RawPublisher:
-    """The same records through raw aiokafka (no framework), for context."""
+    """The same records through raw aiokafka (no framework, no metrics): the floor of publishing."""
 
     def __init__(self, producer: Any) -> None:
         from feedback_contracts.events import EVENT_TYPE_HEADER, RESPONSES_TOPIC
@@ -108,6 +109,22 @@ class RawPublisher:
     async def enqueue(self, row: Any) -> Awaitable[object]:
         return await self._producer.send(
             self._topic, row.payload.encode(), key=row.response_id.encode(), headers=self._headers
+        )
+
+
+class FastStreamPublisher:
+    """The same records through FastStream's publisher with its Prometheus middleware, as ingest's relay published
+    them before it used aiokafka directly: context for what that change saved."""
+
+    def __init__(self, broker: Any) -> None:
+        from feedback_contracts.events import EVENT_TYPE_HEADER, RESPONSES_TOPIC
+
+        self._publisher = broker.publisher(RESPONSES_TOPIC)
+        self._headers = {EVENT_TYPE_HEADER: "ResponseReceived"}
+
+    async def enqueue(self, row: Any) -> Awaitable[object]:
+        return await self._publisher.publish(
+            row.payload, key=row.response_id.encode(), headers=self._headers, no_confirm=True
         )
 
 
@@ -138,23 +155,30 @@ async def _store_steps(
     from aiokafka import AIOKafkaProducer
     from prometheus_client import CollectorRegistry
 
-    from feedback_ingest.app import BrokerPublisher, build_broker
+    from feedback_ingest.app import RelayPublisher, build_broker, build_producer
     from feedback_ingest.settings import IngestSettings
+    from feedback_runtime.kafka import PublishMetrics
 
     settings = IngestSettings(kafka_bootstrap_servers=bootstrap, ingest_api_tokens="bench")
+    ingest_producer = build_producer(settings, PublishMetrics(CollectorRegistry(), "ingest"))
+    ingest_publisher = RelayPublisher(ingest_producer)
     broker = build_broker(settings, CollectorRegistry())
-    ingest_publisher = BrokerPublisher(broker)
+    faststream_publisher = FastStreamPublisher(broker)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_batch_size=512 * 1024)
+    await ingest_producer.start()
     await broker.connect()
     await producer.start()
+    publishers = {"relay_publish": ingest_publisher, "raw_aiokafka": RawPublisher(producer),
+                  "faststream_publish": faststream_publisher}  # fmt: skip
     samples = _Samples()
     try:
         for n in range(PASSES):
-            await _store_pass(workdir / f"steps-{n}-{uuid.uuid4().hex[:6]}.sqlite3", responses, group, batch,
-                              ingest_publisher, RawPublisher(producer), samples)  # fmt: skip
+            path = workdir / f"steps-{n}-{uuid.uuid4().hex[:6]}.sqlite3"
+            await _store_pass(path, responses, group, batch, publishers, samples)
     finally:
         await producer.stop()
         await broker.stop()
+        await ingest_producer.stop()
     return samples.values
 
 
@@ -163,8 +187,7 @@ async def _store_pass(
     responses: Sequence[Any],
     group: int,
     batch: int,
-    ingest_publisher: Any,
-    raw_publisher: RawPublisher,
+    publishers: dict[str, Any],
     samples: _Samples,
 ) -> None:
     from feedback_ingest.migrations import migrate
@@ -202,17 +225,18 @@ async def _store_pass(
         samples.add("relay_read", read, marked)
         samples.add("relay_mark", mark, marked)
 
-        # Publishing the same rows again (a replay queues them anew): through ingest's broker, and raw.
+        # Publishing the same rows again (a replay queues them anew): through ingest's publisher, raw aiokafka and
+        # FastStream's publisher.
         if await store.enqueue_replay() != count:
             raise RuntimeError("the replay did not queue every stored revision")
         rows = await store.unsent(count)
-        for name, publisher in (("relay_publish", ingest_publisher), ("raw_aiokafka", raw_publisher)):
+        for name, publisher in publishers.items():
             await _publish(publisher, rows[:batch], batch)  # warm: metadata, connections, buffers
             samples.add(name, await _publish(publisher, rows, batch), len(rows))
         await store.release_relay_lease()
 
         # The whole relay loop on those rows, as the service runs it: lease, backlog gauges, read, publish, mark.
-        samples.add("relay_loop", await _relay_loop(store, ingest_publisher, count, batch), count)
+        samples.add("relay_loop", await _relay_loop(store, publishers["relay_publish"], count, batch), count)
     finally:
         await store.close()
 

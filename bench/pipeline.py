@@ -38,9 +38,12 @@ from .common import (
     scrape,
     start_profile,
     summarize_profile,
+    uvicorn_stack,
 )
 
-SERVICES = {"ingest": "feedback_ingest.app", "classify": "feedback_classify.app", "notify": "feedback_notify.app"}
+# The services dev up starts, each a uvicorn process of its own: the workspace consumes the routings too.
+SERVICES = {"ingest": "feedback_ingest.app", "classify": "feedback_classify.app", "notify": "feedback_notify.app",
+            "workspace": "feedback_workspace.app"}  # fmt: skip
 SAMPLE_EVERY_S = 2.0
 # A probe stops early once this many seconds of offered load are waiting: it has failed, and a longer
 # backlog only makes the next probe wait longer for the drain.
@@ -156,6 +159,7 @@ def run(children: Children, workdir: Path, plan: Plan) -> dict:
         results["broker"] = session.broker_description
         time.sleep(plan.pipeline_settle_s)  # let start-up work (first lag reading, connections) settle before "idle"
         results["rss_idle_mb"] = {name: rss_mb(pid) for name, pid in session.stack.pids.items()}
+        results["uvicorn"] = {name: uvicorn_stack(session.stack.pids[name]) for name in SERVICES}
         results["alerts_per_response"] = _warm_up(session)
         steps = []
         for rate in plan.pipeline_rates:

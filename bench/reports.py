@@ -185,6 +185,30 @@ def render(results: dict) -> str:
     return "\n".join([*lines, ""])
 
 
+def target_rows(results: dict) -> list[tuple]:
+    """The Targets table's rows: each file on each database, its time and peak memory against the targets."""
+    phase = results.get("reports")
+    if not phase or "error" in phase:
+        return []
+    rows = []
+    for kind, outcome in phase.get("databases", {}).items():
+        for report_format in FORMATS:
+            run_ = outcome.get(report_format, {})
+            measure = f"office's {report_format} of {phase.get('routed_paragraphs', 0):,} routed paragraphs, {kind}"
+            if "error" in outcome or "error" in run_:
+                rows.append((measure, f"< {TARGET_SECONDS:g} s, < {TARGET_MB:g} MB", "–", "failed", ""))
+                continue
+            met = run_["seconds"] < TARGET_SECONDS and run_["peak_mb"] < TARGET_MB
+            shown = f"{run_['seconds']} s, {run_['peak_mb']} MB"
+            note = (
+                f"{run_['seconds'] / TARGET_SECONDS:.0%} of the time, {run_['peak_mb'] / TARGET_MB:.0%} of the memory"
+            )
+            rows.append(
+                (measure, f"< {TARGET_SECONDS:g} s, < {TARGET_MB:g} MB", shown, "met" if met else "**missed**", note)
+            )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.reports", description="one report export, measured")
     sub = parser.add_subparsers(dest="command", required=True)

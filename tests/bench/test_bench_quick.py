@@ -21,18 +21,20 @@ REPO = Path(__file__).resolve().parents[2]
 POSTGRES = os.environ.get("BENCH_POSTGRES_URL") or os.environ.get(
     "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
-SERVICES = ("ingest", "classify", "notify")
+SERVICES = ("ingest", "classify", "notify", "workspace")
 # Each section of the report, and a table row that must carry a number in it.
 SECTIONS = {
     "## Targets": "ingest, SQLite: accepted responses/s",
     "## 1. Ingest: POST /v1/responses": "ingest, SQLite",
-    "### Where a response's CPU goes (SQLite)": "parse and validate",
+    "### CPU per statement, at": "ingest + classify + notify",
+    "### CPU per response against its floor (SQLite)": "parse and validate",
     "## 2. Pipeline end to end": "| 10 |",
     "### Highest sustained rate": "| probe |",
     "## 3. Transport ceiling": "produce, batched",
     "## 4. Classifier": "warm:",
     "## 5. Resident memory": "| notify |",
     "## 6. Workspace": "| statement page |",
+    "## 7. Reports: the strategy office's xlsx and docx": "| sqlite | xlsx |",
 }
 
 pytestmark = pytest.mark.bench
@@ -78,6 +80,21 @@ def test_quick_run_reports_every_section(quick_run: tuple[str, dict]) -> None:
     for line in targets:
         if line.startswith("|") and "sustained" not in line:
             assert line.split("|")[3].strip() not in ("", "–"), f"a target without a figure: {line}"
+    # The yardsticks of issue #18: ingest against its peer, and CPU per unit of work against a limit.
+    assert any("ingest ÷ peer" in line for line in targets)
+    assert any("ingest CPU per accepted response" in line for line in targets)
+    assert any("CPU per full-size statement, ingest + classify + notify" in line for line in targets)
+
+
+def test_the_report_names_the_event_loop_and_parser_each_server_ran_on(quick_run: tuple[str, dict]) -> None:
+    """uvicorn[standard] is a dependency of every service: uvicorn picks uvloop and httptools, and the report says
+    so from what each server process had loaded, not from what is installed."""
+    text, results = quick_run
+    (row,) = [line for line in _section(text, "## Machine").splitlines() if "uvicorn runs on" in line]
+    assert "uvloop + httptools" in row and "h11" not in row
+    for target, outcome in results["ingest"]["targets"].items():
+        assert outcome["uvicorn"] == "uvloop + httptools", target
+    assert set(results["pipeline"]["uvicorn"].values()) == {"uvloop + httptools"}
 
 
 def test_quick_run_measured_every_phase(quick_run: tuple[str, dict]) -> None:
@@ -96,7 +113,7 @@ def test_quick_run_measured_every_phase(quick_run: tuple[str, dict]) -> None:
     assert _number(transport["produce_rate"]) and _number(transport["consume_rate"])
 
     ingest = results["ingest"]
-    assert set(ingest["targets"]) == {"bare", "sqlite", "postgresql"}
+    assert set(ingest["targets"]) == {"bare", "peer", "sqlite", "postgresql"}
     for target, outcome in ingest["targets"].items():
         assert "error" not in outcome, f"{target}: {outcome['error']}"
         for run in outcome["runs"]:
@@ -104,7 +121,7 @@ def test_quick_run_measured_every_phase(quick_run: tuple[str, dict]) -> None:
             assert _number(run["rate"]) and _number(run["latency_ms"]["p50"])
     steps = ingest["steps"]["steps_us"]
     expected = {"json", "validate", "fingerprint", "event", "accept", "accept_wall", "log", "relay_read",
-                "relay_publish", "relay_mark", "relay_loop", "raw_aiokafka"}  # fmt: skip
+                "relay_publish", "relay_mark", "relay_loop", "raw_aiokafka", "faststream_publish"}  # fmt: skip
     assert set(steps) == expected
     assert all(_number(value) for value in steps.values()), steps
 

@@ -10,12 +10,12 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    EmailStr,
     Field,
     StringConstraints,
     model_validator,
 )
 
+from .emails import Email
 from .respondents import RespondentType
 from .text import clean_line, clean_text
 
@@ -45,7 +45,7 @@ class Respondent(BaseModel):
 
     first_name: Line | None = Field(default=None, description="Etunimi.")
     last_name: Line | None = Field(default=None, description="Sukunimi.")
-    email: EmailStr | None = Field(default=None, description="Sähköposti. Kept in ingest's store only.")
+    email: Email | None = Field(default=None, description="Sähköposti. Kept in ingest's store only.")
     phone: Phone | None = Field(default=None, description="Puhelin (ei pakollinen). Kept in ingest's store only.")
     organization: Line = Field(description="Edustamani taho/toimija: the organisation represented.")
     title: Line | None = Field(default=None, description="Titteli.")
@@ -110,6 +110,7 @@ class SurveyResponse(BaseModel):
             if answer.question in seen:
                 raise ValueError(f"question {answer.question} is answered more than once")
             seen.add(answer.question)
-        if not any(answer.text.strip() for answer in self.answers):
+        # `not text.isspace()` where text is non-empty: what `text.strip()` says, without copying every answer.
+        if not any(answer.text and not answer.text.isspace() for answer in self.answers):
             raise ValueError("the response has no non-empty answer")
         return self

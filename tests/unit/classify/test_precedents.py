@@ -152,6 +152,44 @@ def test_the_index_finds_exactly_what_comparing_with_every_precedent_finds(thres
     assert 0 < found < len(probes)  # the edits put some probes on each side of the threshold
 
 
+def test_the_index_stays_exact_among_thousands_of_precedents_of_every_size_some_replaced() -> None:
+    # Precedents of one to six sentences of the draft and the statements share many words, as a long-lived
+    # service's would; every fifth paragraph and a hundred others are corrected twice (the second replaces the
+    # first), which must leave no trace in the index.
+    rng = random.Random(16)
+    sentences = [
+        sentence
+        for text in [label.text for label in read_labels(LABELS)] + [s.body for s in load_taxonomy().sections]
+        for sentence in text.split(". ")
+        if len(sentence.split()) >= 4
+    ]
+    learnt = []
+    for number in range(2000):
+        for _ in range(2 if number % 5 == 0 else 1):
+            text = " ".join(rng.sample(sentences, rng.randint(1, 6)))
+            learnt.append(correction(text, ("5.1.1",), response_id=f"r{number % 97}", paragraph=f"p{number}"))
+    for number in rng.sample(range(1000), 100):  # corrected again long after
+        text = " ".join(rng.sample(sentences, rng.randint(1, 6)))
+        learnt.append(correction(text, ("5.4.3",), response_id=f"r{number % 97}", paragraph=f"p{number}"))
+    # The first half loaded at start (all at once), the rest learnt one by one, as a service does.
+    index = PrecedentIndex()
+    index.extend(learnt[: len(learnt) // 2])
+    for precedent in learnt[len(learnt) // 2 :]:
+        index.add(precedent)
+    assert len(index) == 2000
+    probes = [" ".join(rng.sample(sentences, rng.randint(1, 4))) for _ in range(60)]
+    probes += [" ".join(p.text.split()[: -rng.randint(1, 3)]) for p in rng.sample(list(index), 60)]
+    every = [index.words(precedent.text) for precedent in index]
+    found = 0
+    for text in probes:
+        words = index.words(text)
+        expected = max((len(words & other) / math.sqrt(len(words) * len(other)) for other in every if other), default=0)
+        match = index.closest(text, min_similarity=0.8)
+        assert (match.similarity if match else 0.0) == pytest.approx(expected if expected >= 0.8 - 1e-9 else 0.0)
+        found += match is not None
+    assert 0 < found < len(probes)
+
+
 def test_a_paragraph_without_content_words_has_no_precedent() -> None:
     index = PrecedentIndex(shared_classifier().model.analyzer)
     index.add(correction(MOVED, ("5.4.3",)))

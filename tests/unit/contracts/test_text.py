@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
 
 from hypothesis import given
@@ -73,3 +74,68 @@ def test_examples_a_reader_would_check() -> None:
     assert clean_text("ok\u2028uusi rivi\x00") == "ok\nuusi rivi"
     assert clean_text("Hyvä lausunto.") == "Hyvä lausunto."
     assert clean_line("  Oma\nHäme \r\n ry ") == "Oma Häme ry"
+
+
+def reference_clean_line(value: str) -> str:
+    return re.sub(r"\s+", " ", reference_clean_text(value)).strip()
+
+
+# One byte per character in Latin-1 or Windows-1252 (where clean_text and clean_line judge the text in one pass
+# over its bytes), with controls, C1 characters, no-break spaces, runs of spaces and Word's typography
+# over-represented.
+SINGLE_BYTE = st.lists(
+    st.one_of(
+        st.sampled_from(["  ", " ", "\xa0", "\x85", "\x81", "\x9f", "\x7f", "\r", "\n", "\t", "–", "”", "…", "€", "•"]),
+        st.characters(max_codepoint=0xFF),
+    ),
+    max_size=80,
+).map("".join)
+
+
+def _one_byte_characters(encoding: str) -> list[str]:
+    characters = []
+    for byte in range(256):
+        try:
+            characters.append(bytes([byte]).decode(encoding))
+        except UnicodeDecodeError:
+            pass
+    return characters
+
+
+def test_no_latin1_or_windows_1252_character_decomposes_or_combines_so_such_text_is_already_nfc() -> None:
+    """Why clean_text skips the NFC check for such text: none of its characters changes under NFC, has a
+    combining class, or is the second half of any canonical composition in the Unicode database."""
+    second_halves = set()
+    for code in range(sys.maxunicode + 1):
+        decomposition = unicodedata.decomposition(chr(code))
+        if decomposition and not decomposition.startswith("<") and len(decomposition.split()) == 2:
+            second_halves.add(int(decomposition.split()[1], 16))
+    for char in {*_one_byte_characters("latin-1"), *_one_byte_characters("cp1252")}:
+        assert unicodedata.normalize("NFC", char) == char and not unicodedata.combining(char), hex(ord(char))
+        assert ord(char) not in second_halves, hex(ord(char))
+
+
+def test_windows_1252_holds_no_c1_control_nor_line_separator() -> None:
+    """So text that encodes to it has no character to clean but the C0 controls its bytes show."""
+    assert not [c for c in _one_byte_characters("cp1252") if 0x80 <= ord(c) <= 0x9F or c in "\u2028\u2029"]
+
+
+@given(SINGLE_BYTE)
+def test_clean_text_on_single_byte_text_is_the_full_cleaning(value: str) -> None:
+    assert clean_text(value) == reference_clean_text(value)
+
+
+@given(st.one_of(SINGLE_BYTE, TRICKY))
+def test_clean_line_is_the_full_cleaning_and_folding_whether_or_not_it_takes_the_shortcut(value: str) -> None:
+    assert clean_line(value) == reference_clean_line(value)
+
+
+def test_clean_text_gives_back_clean_text_itself() -> None:
+    """Nothing to clean, nothing copied: the same object comes back, with or without Word's dashes and quotes."""
+    for value in ("Hyvä lausunto.\n\tToinen rivi.", "Väliviiva – ja lainausmerkit ”näin”.", "Ω ja 😀 käyvät myös."):
+        assert clean_text(value) is value
+    assert (
+        clean_line("Kanta-Hämeen järjestöneuvottelukunta – hallitus")
+        == "Kanta-Hämeen järjestöneuvottelukunta – hallitus"
+    )
+    assert clean_line("Oma  Häme\xa0ry") == "Oma Häme ry"

@@ -271,3 +271,52 @@ def test_a_relay_whose_mark_is_fenced_off_marks_nothing_and_stands_by() -> None:
 
     asyncio.run(scenario())
     assert publisher.published == ["r-1"] and store.sent == []  # published once, then stood by
+
+
+class CountingStore(FakeStore):
+    """Counts the relay's reads of the outbox (each read is a batch)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows = []
+        self.reads = 0
+
+    async def unsent(self, limit: int) -> list[OutboxRow]:
+        self.reads += 1
+        return await super().unsent(limit)
+
+
+def _batches_for_two_accepts(linger: float) -> tuple[int, list[str]]:
+    """Two accepts a few milliseconds apart, each waking the relay: how many batches published them."""
+    store, publisher = CountingStore(), FakePublisher()
+
+    async def connect() -> FakePublisher:
+        return publisher
+
+    async def disconnect() -> None:
+        pass
+
+    relay = OutboxRelay(store, connect, disconnect, RelayMetrics(CollectorRegistry()), poll_interval=5.0, linger=linger)
+
+    async def scenario() -> int:
+        task = asyncio.create_task(relay.run())
+        while not store.held or store.reads == 0:  # the relay's first (empty) round is done: it waits for work
+            await asyncio.sleep(0.001)
+        reads = store.reads
+        for n in (1, 2):
+            store.rows.append(OutboxRow(n, f"r-{n}", 1, "feedback.responses.v1", "{}", datetime.now(UTC)))
+            relay.notify()
+            await asyncio.sleep(0.005)
+        while len(store.sent) < 2:
+            await asyncio.sleep(0.005)
+        relay.stop()
+        await task
+        return store.reads - reads
+
+    batches = asyncio.run(scenario())
+    return batches, publisher.published
+
+
+def test_after_a_wake_up_the_relay_lets_accepts_gather_so_one_batch_takes_both() -> None:
+    batches, published = _batches_for_two_accepts(linger=0.5)
+    assert published == ["r-1", "r-2"] and batches == 1

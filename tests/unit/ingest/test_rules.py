@@ -55,7 +55,9 @@ def test_a_first_revision_is_accepted_and_writes_its_response_revision_contact_a
     assert (row["revision"], row["replaces_revision"], row["content_hash"]) == (1, None, first.digest)
     assert plan.contacts["r-1"]["email"] == "vastaaja.testi@example.org"
     (queued,) = plan.outbox
-    assert queued["topic"] == RESPONSES_TOPIC and queued["payload"] == row["event"]
+    # The outbox row names the revision whose event the relay publishes; the event is stored once.
+    assert queued["topic"] == RESPONSES_TOPIC and (queued["response_id"], queued["revision"]) == ("r-1", 1)
+    assert "payload" not in queued
 
 
 def test_a_higher_revision_is_accepted_as_an_edit(revision) -> None:
@@ -63,7 +65,7 @@ def test_a_higher_revision_is_accepted_as_an_edit(revision) -> None:
     plan = decide([edit], {"r-1": 1}, _stored(first))
     assert plan.outcomes == [AcceptResult(Outcome.ACCEPTED, "r-1", 3, 1)]
     assert plan.changed_responses == {"r-1": dict(b_response_id="r-1", latest_revision=3, updated_at=NOW)}
-    assert ResponseReceived.model_validate_json(plan.outbox[0]["payload"]).replaces_revision == 1
+    assert ResponseReceived.model_validate_json(plan.revisions[0]["event"]).replaces_revision == 1
 
 
 def test_the_same_revision_with_the_same_content_is_a_duplicate_and_writes_nothing(revision) -> None:
@@ -141,3 +143,16 @@ def test_the_content_hash_tells_any_change_from_a_retry(seed002_response: dict) 
     changed = copy.deepcopy(seed002_response)
     changed["respondent"]["title"] = "varapuheenjohtaja"
     assert content_hash(SurveyResponse.model_validate(changed)) != content_hash(response)
+
+
+def test_a_question_text_is_content_but_its_absence_keeps_the_fingerprint_revisions_were_stored_with(
+    seed002_response: dict,
+) -> None:
+    """The form's question texts came to the contract after revisions had been stored: a revision without them
+    keeps its fingerprint (a retry is still a retry), one with them differs by them."""
+    with_text = copy.deepcopy(seed002_response)
+    with_text["answers"][0]["question_text"] = "Miten strategia näkyy järjestöjen työssä?"
+    other_text = copy.deepcopy(with_text)
+    other_text["answers"][0]["question_text"] = "Mitä muuta haluatte sanoa?"
+    hashes = {content_hash(SurveyResponse.model_validate(body)) for body in (seed002_response, with_text, other_text)}
+    assert SEED_HASH in hashes and len(hashes) == 3

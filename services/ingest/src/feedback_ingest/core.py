@@ -11,7 +11,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from sqlalchemy import Select, bindparam, func, insert, select, text, update
+from sqlalchemy import Insert, Select, Table, bindparam, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,7 +22,7 @@ from feedback_runtime.db import answers, async_engine
 
 from .repository import Contact, OutboxRow, RelayLeaseLost, RevisionState, StoreError
 from .rules import AcceptResult, ConflictError, PostedRevision, decide, named_revisions, stored_responses
-from .tables import RELAY_LEASE_ROW, contacts, outbox, relay_lease, responses, revisions
+from .tables import RELAY_LEASE_ROW, contacts, outbox, publications, relay_lease, responses, revisions
 
 T = TypeVar("T")
 # PostgreSQL: the channel each accepting transaction notifies, so that the relay holding the lease hears of
@@ -120,28 +121,39 @@ def check_epoch(conn: Connection, epoch: int) -> None:
         raise RelayLeaseLost(f"the relay lease's epoch is {current}, this relay's {epoch}: another relay took over")
 
 
+def insert_new(conn: Connection, table: Table) -> Insert:
+    """INSERT that leaves rows whose key is stored already as they are (ON CONFLICT DO NOTHING)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
+
+
 def mark_sent(conn: Connection, rows: Sequence[OutboxRow], sent_at: datetime, epoch: int | None) -> None:
-    """Mark rows sent and their revisions published (one UPDATE each), once the lease's epoch is checked."""
+    """Mark rows sent and their revisions published (the first publication of each is kept), once the lease's
+    epoch is checked."""
     if epoch is not None:
         check_epoch(conn, epoch)
     conn.execute(update(outbox).where(outbox.c.id.in_([r.id for r in rows])).values(sent_at=sent_at))
     keys = dict.fromkeys((r.response_id, r.revision) for r in rows)
     conn.execute(
-        update(revisions)
-        .where(
-            revisions.c.response_id == bindparam("b_response_id"),
-            revisions.c.revision == bindparam("b_revision"),
-            revisions.c.published_at.is_(None),
-        )
-        .values(published_at=sent_at),
-        [{"b_response_id": rid, "b_revision": rev} for rid, rev in keys],
+        insert_new(conn, publications),
+        [dict(response_id=rid, revision=rev, published_at=sent_at) for rid, rev in keys],
     )
 
 
+# The relay's read: the oldest unsent rows, each with the event of the revision it names.
+UNSENT = (
+    select(outbox.c.id, outbox.c.response_id, outbox.c.revision, outbox.c.topic, revisions.c.event,
+           outbox.c.created_at)
+    .join(revisions, (revisions.c.response_id == outbox.c.response_id) & (revisions.c.revision == outbox.c.revision))
+    .where(outbox.c.sent_at.is_(None))
+    .order_by(outbox.c.id)
+)  # fmt: skip
+
+
 def unsent(conn: Connection, limit: int) -> list[OutboxRow]:
-    """The oldest unsent outbox rows, in the order they were accepted."""
-    rows = conn.execute(select(outbox).where(outbox.c.sent_at.is_(None)).order_by(outbox.c.id).limit(limit))
-    return [OutboxRow(r.id, r.response_id, r.revision, r.topic, r.payload, utc(r.created_at)) for r in rows]  # type: ignore[arg-type]
+    """The oldest unsent outbox rows, in the order they were accepted, with their events."""
+    rows = conn.execute(UNSENT.limit(limit))
+    return [OutboxRow(r.id, r.response_id, r.revision, r.topic, r.event, utc(r.created_at)) for r in rows]  # type: ignore[arg-type]
 
 
 def backlog(conn: Connection) -> tuple[int, datetime | None]:
@@ -152,13 +164,12 @@ def backlog(conn: Connection) -> tuple[int, datetime | None]:
 
 
 def requeue(conn: Connection, query: Select) -> int:
-    """Copy the stored events that `query` selects into the outbox, in its order."""
+    """Queue the revisions that `query` selects (response id, revision) in the outbox, in its order."""
     now = datetime.now(UTC)
     rows = conn.execute(query).all()
     if rows:
         queued = [
-            dict(response_id=r.response_id, revision=r.revision, topic=RESPONSES_TOPIC, payload=r.event, created_at=now)
-            for r in rows
+            dict(response_id=r.response_id, revision=r.revision, topic=RESPONSES_TOPIC, created_at=now) for r in rows
         ]
         conn.execute(outbox.insert(), queued)
         notify_relay(conn)
@@ -199,9 +210,13 @@ class CoreRepository(ABC):
         return await self._relay_read(backlog)
 
     async def revisions_of(self, response_id: str) -> list[RevisionState]:
+        published = (publications.c.response_id == revisions.c.response_id) & (
+            publications.c.revision == revisions.c.revision
+        )
         query = (
-            select(revisions, responses.c.survey_id)
+            select(revisions, responses.c.survey_id, publications.c.published_at)
             .join(responses, responses.c.response_id == revisions.c.response_id)
+            .outerjoin(publications, published)
             .where(revisions.c.response_id == response_id)
             .order_by(revisions.c.revision)
         )
@@ -245,7 +260,7 @@ class CoreRepository(ABC):
             responses.c.latest_revision == revisions.c.revision
         )
         query = (
-            select(revisions.c.response_id, revisions.c.revision, revisions.c.event)
+            select(revisions.c.response_id, revisions.c.revision)
             .join(responses, latest)
             .where(revisions.c.response_id.in_(list(response_ids)))
             .order_by(revisions.c.received_at)
@@ -253,7 +268,7 @@ class CoreRepository(ABC):
         return await self._write(lambda conn: requeue(conn, query))
 
     async def enqueue_replay(self, *, since: datetime | None, response_id: str | None) -> int:
-        query = select(revisions.c.response_id, revisions.c.revision, revisions.c.event).order_by(
+        query = select(revisions.c.response_id, revisions.c.revision).order_by(
             revisions.c.received_at, revisions.c.response_id, revisions.c.revision
         )
         if since is not None:

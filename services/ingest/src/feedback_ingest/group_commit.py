@@ -26,6 +26,11 @@ MAX_GROUP = 256
 # With several writers: the smallest share of the waiting accepts one of them takes when the others could
 # take the rest.
 MIN_SHARE = 16
+# A single writer (SQLite) that has just committed a group waits up to this long, while fewer accepts wait than
+# half of its last two groups, for the next requests of the clients it answered. In a closed loop they come back
+# within a millisecond or two of each other; without the wait the first of them got a COMMIT (and a wait for the
+# disk) of its own: at 16 connections groups of 1-2 alternated with groups of 14-15, 8 on average.
+GATHER_S = 0.002
 
 
 @dataclass
@@ -41,6 +46,9 @@ class GroupCommit:
         self._repository = repository
         self._waiting: list[_Pending] = []
         self._writers = 0
+        # While the writer gathers: the future an accept completes once `_enough_at` of them wait.
+        self._enough: asyncio.Future[None] | None = None
+        self._enough_at = 0
 
     async def accept(self, response: SurveyResponse, received_at: datetime) -> AcceptResult:
         """Store a revision and its outbox row durably, or say why it is a duplicate or a conflict.
@@ -51,6 +59,8 @@ class GroupCommit:
         loop = asyncio.get_running_loop()
         pending = _Pending(PostedRevision.of(response, received_at), loop.create_future())
         self._waiting.append(pending)
+        if self._enough is not None and len(self._waiting) >= self._enough_at and not self._enough.done():
+            self._enough.set_result(None)
         self._spawn_writer(loop)
         return await pending.future
 
@@ -79,8 +89,18 @@ class GroupCommit:
                     _answer(pending, exc)
                 return
             try:
-                while self._waiting:
-                    if not await self._commit_group(self._take(), writer):
+                # The last two groups' sizes: in a closed loop half of the clients wait while the other half's
+                # group commits, so half of both is what should gather.
+                previous = last = 0
+                while True:
+                    half = (previous + last) // 2
+                    if half > 1 and self._repository.writers == 1 and len(self._waiting) < half:
+                        await self._gather(half)
+                    if not self._waiting:
+                        break
+                    group = self._take()
+                    previous, last = last, len(group)
+                    if not await self._commit_group(group, writer):
                         break  # its connection may be broken: the next writer takes a fresh one
             finally:
                 await writer.close()
@@ -89,6 +109,14 @@ class GroupCommit:
         finally:
             self._writers -= 1
             self._spawn_writer(asyncio.get_running_loop())
+
+    async def _gather(self, count: int) -> None:
+        """Wait until `count` accepts wait, or GATHER_S passed."""
+        self._enough, self._enough_at = asyncio.get_running_loop().create_future(), count
+        try:
+            await asyncio.wait({self._enough}, timeout=GATHER_S)
+        finally:
+            self._enough = None
 
     def _take(self) -> list[_Pending]:
         """The next group. With several writers, a share of what waits, so the others take the rest at the same

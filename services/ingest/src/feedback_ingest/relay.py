@@ -20,6 +20,13 @@ from .store import IngestStore, OutboxRow, RelayLeaseLost
 
 log = logging.getLogger("feedback.ingest.relay")
 
+# After an accept woke it, how long the relay lets more accepts gather before it reads the outbox. Each batch
+# costs the same whatever its size (the lease and backlog checks, a produce request, a commit marking the rows
+# sent): measured alone, batches of 16 rows cost 124 µs per response, of 200 rows 69 µs. At 16 connections a
+# group of accepts commits about every 10 ms, so a batch then takes two groups' rows instead of one; an accepted
+# response waits at most this long more before it is published.
+RELAY_LINGER_S = 0.01
+
 
 class Publisher(Protocol):
     """Enqueues a record and returns an awaitable that completes when the broker acknowledged it."""
@@ -75,6 +82,7 @@ class OutboxRelay:
         poll_interval: float = 1.0,
         max_backoff: float = 30.0,
         publish_timeout: float = PUBLISH_TIMEOUT_S,
+        linger: float = 0.0,
     ) -> None:
         self.store = store
         self._connect = connect
@@ -84,6 +92,7 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self.max_backoff = max_backoff
         self.publish_timeout = publish_timeout
+        self.linger = linger
         self._wakeup = asyncio.Event()
         self._stopping = asyncio.Event()
         self._publisher: Publisher | None = None
@@ -119,8 +128,9 @@ class OutboxRelay:
                     continue
                 sent = await self._publish_batch(self._publisher)
                 backoff = 0.5
-                if sent < self.batch_size:
-                    await self._sleep(self.poll_interval)
+                woken = sent < self.batch_size and await self._sleep(self.poll_interval)
+                if woken and self.linger:
+                    await asyncio.sleep(self.linger)
             except asyncio.CancelledError:
                 raise
             except RelayLeaseLost as exc:
@@ -213,9 +223,12 @@ class OutboxRelay:
             except Exception:
                 log.debug("closing the producer failed", exc_info=True)
 
-    async def _sleep(self, seconds: float) -> None:
+    async def _sleep(self, seconds: float) -> bool:
+        """Wait up to `seconds` for a wake-up; whether one came."""
         try:
             await asyncio.wait_for(self._wakeup.wait(), timeout=seconds)
+            woken = True
         except TimeoutError:
-            pass
+            woken = False
         self._wakeup.clear()
+        return woken

@@ -64,19 +64,31 @@ class Plan:
     # Per response accepted: its last accepted revision's contact row, or None when it came without one.
     # (Responses stored before the group, those in changed_responses, lose the contact rows they had.)
     contacts: dict[str, dict | None] = field(default_factory=dict)
+    # The outbox rows: each names its revision, whose event (in `revisions`) the relay publishes.
     outbox: list[dict] = field(default_factory=list)
+
+
+# An answer's question text came to the contract after revisions had been stored: the fingerprint leaves it out
+# where it is unset, so that a retry of a revision stored before it is still told from a conflict. The bytes can
+# only be the field itself: a quote inside a JSON string is escaped, so no text holds `,"question_text"`.
+_UNSET_QUESTION_TEXT = b',"question_text":null'
+_ADDED_LATER = {"answers": {"__all__": {"question_text"}}}
 
 
 def content_hash(response: SurveyResponse) -> str:
     """Fingerprint of everything the form sent, to tell a retry from a conflicting resubmission: SHA-256 of the
-    response as pydantic serialises it (`model_dump_json`: fields in the model's order, no whitespace)."""
-    return hashlib.sha256(response.model_dump_json().encode()).hexdigest()
+    response as pydantic serialises it (`model_dump_json`: fields in the model's order, no whitespace; here its
+    UTF-8 bytes straight from pydantic-core's serializer), unset question texts left out."""
+    serialized = response.__pydantic_serializer__.to_json(response)
+    return hashlib.sha256(serialized.replace(_UNSET_QUESTION_TEXT, b"")).hexdigest()
 
 
 def legacy_content_hash(response: SurveyResponse) -> str:
     """The fingerprint that revisions stored before the current one carry: SHA-256 of the response's JSON with
     sorted keys. It costs three times as much; it is worked out only to recognise a retry of such a revision."""
-    canonical = json.dumps(response.model_dump(mode="json"), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    added_unset = all(answer.question_text is None for answer in response.answers)
+    content = response.model_dump(mode="json", exclude=_ADDED_LATER if added_unset else None)
+    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -177,9 +189,7 @@ def decide(group: Sequence[PostedRevision], latest: dict[str, int], stored: Stor
             )
         )
         plan.contacts[rid] = contact_row(response, received_at)
-        plan.outbox.append(
-            dict(response_id=rid, revision=rev, topic=RESPONSES_TOPIC, payload=payload, created_at=received_at)
-        )
+        plan.outbox.append(dict(response_id=rid, revision=rev, topic=RESPONSES_TOPIC, created_at=received_at))
         latest[rid] = rev
         stored[(rid, rev)] = (posted.digest, current)
         plan.outcomes.append(AcceptResult(Outcome.ACCEPTED, rid, rev, current))

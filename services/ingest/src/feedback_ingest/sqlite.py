@@ -1,23 +1,24 @@
 """The store on a SQLite file: core.py's statements, run where SQLite wants them, and a hot path of its own
-for the two writes that carry ingest's throughput (accepts and the relay marking rows sent).
+for what carries ingest's throughput (accepts, and the relay reading the outbox and marking rows sent).
 
 SQLite has one writer at a time: this process's writes take turns on `_write_lock`. The rare writes
 (erasure, replay) run whole in a writer thread through SQLAlchemy Core on the synchronous driver, with
 BEGIN IMMEDIATE. The relay's reads run on the event loop (a WAL reader waits for no writer; the rows it
 reads were just written, so they come from the page cache), waiting at most SQLITE_RELAY_READ_TIMEOUT_S for
-a lock. The read endpoints go through the async engine (aiosqlite).
+a lock. The read endpoints go through the async engine (aiosqlite). Checkpoints run beside the writes
+(checkpoints.py).
 
-Why the hot path is the standard library's driver, and where it runs: ingest accepts about 1,084 full-size
-responses/s on SQLite (README, docs/benchmarks.md), at about 1 ms of CPU each, and this path is where the
-threads meet. BEGIN IMMEDIATE and a group's few set-based statements run on the event loop (they only
-touch SQLite's page cache), and COMMIT, which waits for the disk, runs in the writer thread: one thread hop
-per group. A thread that ran every statement (as aiosqlite, the async engine's driver, does) would hand the
-GIL back and forth with the busy event loop, waiting up to the interpreter's switch interval each time.
-SQLAlchemy Core on the synchronous driver could run on the loop as well, but costs more CPU per row
-(measured for this split, groups of 64 full-size responses, batches of 200: the accept's statements 31 µs
-per response on the driver, 46 µs through Core; marking 13 µs per row, 23 µs through Core; together about
-25 µs of the ~1 ms an accept costs). So these two writes stay on the driver, decided by the same rules
-(rules.decide) as core.accept_group and checked against it by the same tests on both databases.
+Why the hot path is the standard library's driver, and where it runs: ingest is bound by the CPU of its one
+event loop, and this path is where the threads meet. BEGIN IMMEDIATE and a group's few set-based statements
+run on the event loop (they only touch SQLite's page cache), and COMMIT, which waits for the disk, runs in the
+writer thread: one thread hop per group. A thread that ran every statement (as aiosqlite, the async engine's
+driver, does) would hand the GIL back and forth with the busy event loop, waiting up to the interpreter's
+switch interval each time. SQLAlchemy Core on the synchronous driver could run on the loop as well, but costs
+more CPU per row (measured for this split, groups of 64 full-size responses, batches of 200: the accept's
+statements 31 µs per response on the driver, 46 µs through Core; marking 13 µs per row, 23 µs through Core;
+the relay's read of a row and its event about a third less on the driver). So these stay on the driver,
+decided by the same rules (rules.decide) as core.accept_group and checked against it by the same tests on
+both databases.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import asyncio
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from sqlalchemy import create_engine, event
@@ -34,6 +35,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from feedback_runtime.db import SQLITE_BUSY_TIMEOUT_SECONDS, configure_sqlite, sqlite_file
 
+from .checkpoints import Checkpointer
 from .core import CoreRepository, accepting
 from .repository import OutboxRow
 from .rules import AcceptResult, ConflictError, PostedRevision, decide, named_revisions, stored_responses
@@ -52,10 +54,12 @@ class SqliteRepository(CoreRepository):
         super().__init__(url)
         self.path = sqlite_file(url)
         self.hot: sqlite3.Connection | None = None  # the accepts' and marks' connection, once opened
+        self.reader: sqlite3.Connection | None = None  # the relay's reads of the outbox, once opened
         self._rare: Engine | None = None
         self._relay: Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
         self._write_lock = asyncio.Lock()
+        self.checkpoints = Checkpointer(self.path)
 
     def _writer_thread(self) -> ThreadPoolExecutor:
         if self._thread is None:
@@ -113,7 +117,24 @@ class SqliteRepository(CoreRepository):
                 # The commit goes on in the thread: keep the connection to it until it is over.
                 await asyncio.wait({done})
                 raise
+            self.checkpoints.committed()
             return result
+
+    def _reader(self) -> sqlite3.Connection:
+        if self.reader is None:
+            self.reader = sqlite3.connect(self.path, timeout=SQLITE_RELAY_READ_TIMEOUT_S, isolation_level=None)
+        return self.reader
+
+    async def unsent(self, limit: int) -> list[OutboxRow]:
+        """core.unsent on the standard library's driver, on the event loop like the relay's other reads: the
+        rows and their events as the driver hands them over, without SQLAlchemy's result processing (a third of
+        the read's CPU per row)."""
+        return unsent_raw(self._reader(), limit)
+
+    async def backlog(self) -> tuple[int, datetime | None]:
+        """core.backlog on the standard library's driver (the relay asks before every batch)."""
+        count, oldest = self._reader().execute(_BACKLOG_SQL).fetchone()
+        return count, stored_time(oldest) if oldest else None
 
     async def writer(self) -> _Writer:
         return _Writer(self)  # one writer, on the one hot connection
@@ -133,9 +154,11 @@ class SqliteRepository(CoreRepository):
         if self._thread is not None:
             self._thread.shutdown(wait=True)
             self._thread = None
-        if self.hot is not None:
-            self.hot.close()
-            self.hot = None
+        await self.checkpoints.close()
+        for connection in (self.hot, self.reader):
+            if connection is not None:
+                connection.close()
+        self.hot = self.reader = None
         for engine in (self._rare, self._relay):
             if engine is not None:
                 engine.dispose()
@@ -154,9 +177,9 @@ class _Writer:
 # The hot path on the standard library's driver. Times are stored as SQLAlchemy stores them in SQLite, so
 # the reads see one format.
 
-_REVISION_COLUMNS = tuple(c.name for c in revisions.columns if c.name != "published_at")
+_REVISION_COLUMNS = tuple(c.name for c in revisions.columns)
 _CONTACT_COLUMNS = tuple(c.name for c in contacts.columns)
-_OUTBOX_COLUMNS = ("response_id", "revision", "topic", "payload", "created_at")
+_OUTBOX_COLUMNS = ("response_id", "revision", "topic", "created_at")
 _RESPONSE_COLUMNS = tuple(c.name for c in responses.columns)
 _TIMES = frozenset({"created_at", "updated_at", "submitted_at", "received_at"})
 
@@ -206,12 +229,31 @@ def mark_raw(connection: sqlite3.Connection, rows: Sequence[OutboxRow], sent_at:
     """core.mark_sent on the standard library's driver, in the caller's transaction."""
     at, ids = sqlite_time(sent_at), [r.id for r in rows]
     connection.execute(f"UPDATE outbox SET sent_at = ? WHERE id IN ({_marks(len(ids))})", [at, *ids])
-    # One statement for every revision, each found through the primary key (a row-value IN list would scan
-    # the table).
     connection.executemany(
-        "UPDATE revisions SET published_at = ? WHERE response_id = ? AND revision = ? AND published_at IS NULL",
-        [(at, rid, rev) for rid, rev in dict.fromkeys((r.response_id, r.revision) for r in rows)],
+        "INSERT INTO publications (response_id, revision, published_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        [(rid, rev, at) for rid, rev in dict.fromkeys((r.response_id, r.revision) for r in rows)],
     )
+
+
+_BACKLOG_SQL = "SELECT count(*), min(created_at) FROM outbox WHERE sent_at IS NULL"
+_UNSENT_SQL = (
+    "SELECT o.id, o.response_id, o.revision, o.topic, r.event, o.created_at FROM outbox AS o "
+    "JOIN revisions AS r ON r.response_id = o.response_id AND r.revision = o.revision "
+    "WHERE o.sent_at IS NULL ORDER BY o.id LIMIT ?"
+)
+
+
+def unsent_raw(connection: sqlite3.Connection, limit: int) -> list[OutboxRow]:
+    """core.unsent on the standard library's driver: the oldest unsent rows with their revisions' events."""
+    return [
+        OutboxRow(id_, response_id, revision, topic, event, stored_time(created_at))
+        for id_, response_id, revision, topic, event, created_at in connection.execute(_UNSENT_SQL, (limit,))
+    ]
+
+
+def stored_time(value: str) -> datetime:
+    """A time as `sqlite_time` (and SQLAlchemy) stored it, back in UTC."""
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
 def _insert_sql(table: str, columns: Sequence[str]) -> str:
@@ -246,6 +288,7 @@ def hot_connection(path: str) -> sqlite3.Connection:
     )
     configure_sqlite(connection)
     connection.execute("PRAGMA busy_timeout = 0")
+    connection.execute("PRAGMA wal_autocheckpoint = 0")  # checkpoints.Checkpointer copies the log, off this path
     return connection
 
 

@@ -7,7 +7,7 @@ module of its own:
   the event it is published as (no contact data), its content hash; pure functions, no I/O;
 - repository.py: the port the rest needs from a database; core.py: its SQL, once, in SQLAlchemy Core;
   postgres.py and sqlite.py: the adapters (sqlite.py explains the hot path it keeps on the standard
-  library's driver, and why);
+  library's driver, and why; checkpoints.py runs SQLite's checkpoints beside the accepts);
 - group_commit.py: accepts committed in groups, every caller answered once its group committed;
 - lease.py: the relay's lease (one publisher per database), fenced on PostgreSQL.
 """

@@ -1,7 +1,10 @@
 """Ingest's tables: responses, their revisions, contact data, the transactional outbox and the relay's lease.
 
-Contact data live in their own table so that erasing them leaves the statement. The migrations
-(migrations/versions/) build exactly this schema; migrations/env.py compares against `metadata`.
+Contact data live in their own table so that erasing them leaves the statement. A revision's event (~8 KB) is
+stored once, in `revisions`: the outbox names the revision it queues, and when a revision was first published
+is a small row of `publications`, so marking rows sent rewrites no event (SQLite rewrites a whole row to set
+one of its columns). The migrations (migrations/versions/) build exactly this schema; migrations/env.py
+compares against `metadata`.
 """
 
 from __future__ import annotations
@@ -30,8 +33,16 @@ revisions = Table(
     Column("source", String(16), nullable=False),
     Column("submitted_at", DateTime(timezone=True), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
-    Column("published_at", DateTime(timezone=True), nullable=True),
     Column("event", Text, nullable=False),
+)
+
+# When each revision was first published (the broker acknowledged it); none for a revision not yet published.
+publications = Table(
+    "publications",
+    metadata,
+    Column("response_id", String(128), primary_key=True),
+    Column("revision", Integer, primary_key=True),
+    Column("published_at", DateTime(timezone=True), nullable=False),
 )
 
 contacts = Table(
@@ -52,7 +63,6 @@ outbox = Table(
     Column("response_id", String(128), nullable=False),
     Column("revision", Integer, nullable=False),
     Column("topic", String(255), nullable=False),
-    Column("payload", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("sent_at", DateTime(timezone=True), nullable=True),
 )

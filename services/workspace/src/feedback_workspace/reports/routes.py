@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
@@ -27,8 +28,6 @@ from feedback_runtime.tokens import UNAUTHORIZED_DETAIL, UNAUTHORIZED_HEADERS, t
 
 from ..auth import Forbidden, OfficeDep, Viewer, ViewerDep, form_token
 from ..web import make_templates, owner_names
-from .chart import coverage_chart
-from .export import export, labels_for
 from .filters import FilterInput, Format, Problem, ReportFilter, read_filter
 from .query import ReportSource
 
@@ -40,6 +39,14 @@ CONCURRENT_EXPORTS = 2
 CHARTS_KEPT = 8
 SECTION_LIST = re.compile(r"[\s,;]+")
 T = TypeVar("T")
+
+
+def writers() -> ModuleType:
+    """The writers and the chart (openpyxl, python-docx and matplotlib: some 60 MB of memory), loaded on the
+    first download or chart rather than when the workspace starts: most of its processes never make one."""
+    from . import export
+
+    return export
 
 
 def _kept(request: Request, name: str, make: Callable[[], T]) -> T:
@@ -63,13 +70,13 @@ def _with_own_templates() -> Jinja2Templates:
 
 async def _made(request: Request, report_format: Format, report: ReportFilter) -> Response:
     """The report as a download; the temporary file goes when it has been sent."""
-    labels = labels_for(request.app.state.owners.current)
+    labels = writers().labels_for(request.app.state.owners.current)
     created = datetime.now(UTC)
     handle, name = tempfile.mkstemp(prefix="lausuntoyhteenveto-", suffix="." + report_format.value)
     try:
         async with _slots(request):
             with os.fdopen(handle, "wb") as target:
-                await export(request.app.state.store.engine, report_format, report, target, labels=labels,
+                await writers().export(request.app.state.store.engine, report_format, report, target, labels=labels,
                              created=created)  # fmt: skip
     except BaseException:
         with contextlib.suppress(OSError):
@@ -147,14 +154,14 @@ def _problem_page(request: Request, viewer: Viewer, problems: list[Problem]) -> 
 @router.get("/toimisto/kattavuus.svg", include_in_schema=False)
 async def coverage_image(request: Request, viewer: OfficeDep) -> Response:
     """The overview's coverage chart (every current item), drawn again only when the counts change."""
-    labels = labels_for(request.app.state.owners.current)
+    labels = writers().labels_for(request.app.state.owners.current)
     async with ReportSource(request.app.state.store.engine, labels).reading() as reading:
         coverage = await reading.coverage(ReportFilter())
     key = tuple(sorted((section, rtype, cell.paragraphs) for (section, rtype), cell in coverage.cells.items()))
     charts: dict[tuple, bytes] = _kept(request, "report_charts", dict)
     image = charts.get(key)
     if image is None:
-        image = await asyncio.to_thread(coverage_chart, coverage, labels, "svg")
+        image = await asyncio.to_thread(writers().coverage_chart, coverage, labels, "svg")
         while len(charts) >= CHARTS_KEPT:
             charts.pop(next(iter(charts)))
         charts[key] = image
