@@ -8,6 +8,7 @@ with the respondent type's partner section and the question as priors. Every rou
 from __future__ import annotations
 
 import functools
+import heapq
 import re
 from dataclasses import dataclass, field
 
@@ -116,6 +117,9 @@ class Classifier:
         self._carried_prior = functools.lru_cache(maxsize=1024)(self._question_prior)
         order = {section.id: index for index, section in enumerate(taxonomy.sections)}
         self._section_order = lambda sid: order.get(sid, len(order))
+        # Sections by chapter, for the per-paragraph decisions (which run thousands of times in a calibration).
+        self._priority = frozenset(s.id for s in taxonomy.sections if _chapter(s.id) == PRIORITY_CHAPTER)
+        self._outside: dict[tuple[str, ...], frozenset[str]] = {}
 
     def _question_prior(self, question: int, text: str) -> QuestionPrior:
         """How close each section is to the question's own text. A question that names a chapter ("Miltä
@@ -181,6 +185,7 @@ class Classifier:
                 reason = Reason(kind="reference", match=ref.match, span=ref.span)
                 signals.references.append(Evidence(ref.section_id, reason))
         signals.references.extend(model.figure_references(text))
+        # Each word is analysed once: the paragraph's, its sentences' and the precedents' words are read from it.
         words = [(s, e, model.analyzer.features(w)) for w, s, e in tokens(text)]
         base_forms = [(f[0], s, e) for s, e, f in words if f]
         if precedents is not None:
@@ -210,11 +215,12 @@ class Classifier:
             matched = tuple(dict.fromkeys(signals.surfaces[t] for t in curated if t in lemma_set))
             if matched:
                 signals.curated_terms.append(Evidence(sid, Reason(kind="terms", terms=matched)))
-        signals.vector = model.vector([f for f in all_features if model.is_content(f)])
+        content = [(start, [f for f in features if model.is_content(f)]) for start, _, features in words]
+        signals.vector = model.vector([f for _, found in content for f in found])
         signals.similarity = dict(model.similarities(signals.vector))
         # A paragraph about two things resembles each section less than its sentences do.
-        for sentence in _SENTENCE_BREAK.split(text) if sentences else ():
-            sentence_vector = model.vector(model.lemmas(sentence))
+        for lemmas in _by_sentence(text, content) if sentences else ():
+            sentence_vector = model.vector(lemmas)
             if len(sentence_vector) >= _MIN_SENTENCE_TERMS:
                 for sid, value in model.similarities(sentence_vector).items():
                     if value > signals.sentence_similarity.get(sid, 0.0):
@@ -240,13 +246,13 @@ class Classifier:
             add(evidence.section_id, REFERENCE_SCORE, evidence.reason)
         if routed and params.references_exclusive:
             return _strongest_first(routed)
-        excluded = params.excluded_chapters
+        outside = self._outside_chapters(params.excluded_chapters)
         for title in signals.titles:
             if title.head_idf >= params.title_min_idf and title.coverage >= params.title_coverage - _COVERAGE_TOLERANCE:
                 add(title.section_id, TITLE_SCORE, title.reason)
             elif (
                 title.head_idf >= params.title_head_idf
-                and _chapter(title.section_id) not in excluded
+                and title.section_id in outside
                 and not title.listed_with_other_partner
             ):
                 # "kuntien ja työllisyysalueiden kanssa" lists who takes part: the title word of 5.3.1.6
@@ -254,7 +260,7 @@ class Classifier:
                 add(title.section_id, TITLE_HEAD_SCORE, title.reason)
         for evidence in signals.acronyms:
             # An acronym of the whole title names it as fully as the title itself.
-            if _chapter(evidence.section_id) not in excluded:
+            if evidence.section_id in outside:
                 add(evidence.section_id, TITLE_SCORE, evidence.reason)
         for evidence in signals.curated_terms:
             add(evidence.section_id, TERMS_SCORE, evidence.reason)
@@ -262,11 +268,10 @@ class Classifier:
         closeness = self._closeness(signals, params)
         # Outside the priorities a section needs `background_factor` times the closeness to be chosen; the
         # score shown stays its own closeness.
-        effective = {
-            sid: value if _chapter(sid) == PRIORITY_CHAPTER else value / params.background_factor
-            for sid, value in closeness.items()
-        }
-        ranked = sorted(effective.items(), key=lambda item: (-item[1], item[0]))
+        priority, factor = self._priority, params.background_factor
+        effective = {sid: value if sid in priority else value / factor for sid, value in closeness.items()}
+        # Only the strongest `max_similar` can be chosen (and the first is the top the others are measured by).
+        ranked = heapq.nsmallest(max(1, params.max_similar), effective.items(), key=lambda item: (-item[1], item[0]))
         top = ranked[0][1] if ranked else 0.0
         for rank, (sid, value) in enumerate(ranked):
             if (
@@ -316,12 +321,10 @@ class Classifier:
         """
         if len(signals.vector) < params.min_similarity_terms:
             return {}  # too few words to tell what the paragraph is about
-        excluded = params.excluded_chapters
-        ws = params.sentence_weight
+        outside = self._outside_chapters(params.excluded_chapters)
+        ws, sentence = params.sentence_weight, signals.sentence_similarity
         closeness = {
-            sid: max(v, ws * signals.sentence_similarity.get(sid, 0.0))
-            for sid, v in signals.similarity.items()
-            if _chapter(sid) not in excluded
+            sid: max(v, ws * sentence.get(sid, 0.0)) for sid, v in signals.similarity.items() if sid in outside
         }
         prior = signals.question_prior.similarity if signals.question_prior else {}
         w = params.question_weight if prior else 0.0
@@ -329,9 +332,16 @@ class Classifier:
             closeness = {
                 sid: (1 - w) * closeness.get(sid, 0.0) + w * prior.get(sid, 0.0)
                 for sid in set(closeness) | set(prior)
-                if _chapter(sid) not in excluded
+                if sid in outside
             }
         return closeness
+
+    def _outside_chapters(self, excluded: tuple[str, ...]) -> frozenset[str]:
+        """The sections outside the `excluded` chapters."""
+        if (found := self._outside.get(excluded)) is None:
+            found = frozenset(s.id for s in self.taxonomy.sections if _chapter(s.id) not in excluded)
+            self._outside[excluded] = found
+        return found
 
     def _question_reason(self, prior: QuestionPrior | None, section_id: str) -> Reason | None:
         """Why the question leaned the paragraph towards the section, when it did: the question's text
@@ -363,6 +373,19 @@ class Classifier:
 
 def _chapter(section_id: str) -> str:
     return section_id.split(".")[0]
+
+
+def _by_sentence(text: str, content: list[tuple[int, list[str]]]) -> list[list[str]]:
+    """The content words of each sentence of `text`, from its words' (start, content words) in order: a word
+    belongs to the sentence after the last break before it."""
+    breaks = [match.start() for match in _SENTENCE_BREAK.finditer(text)]
+    sentences: list[list[str]] = [[] for _ in range(len(breaks) + 1)]
+    at = 0
+    for start, found in content:
+        while at < len(breaks) and start >= breaks[at]:
+            at += 1
+        sentences[at].extend(found)
+    return sentences
 
 
 def _strongest_first(routed: dict[str, SectionScore]) -> list[SectionScore]:
