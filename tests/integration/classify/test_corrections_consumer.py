@@ -134,10 +134,18 @@ def test_a_correction_moves_the_paragraph_publishes_the_routes_again_and_its_rep
         (workforce_route,) = [r for r in rerouted.routes if r.section_id == TARGET]
         assert workforce_route.owners == ("henkilosto",)
 
+        # The replay, then a correction that cannot apply, on the same key and so the same partition: once the
+        # second is parked the replay has been handled. (A new group reads the topic from its start, and this
+        # store routed other tests' statements too, so their corrections count as applied here as well.)
         _send(producer, CORRECTIONS_TOPIC, response_id, correction)
-        eventually(lambda: _count(registry, "duplicate") == 1, what="the replayed correction")
+        sentinel = _correction(f"sentinel-{unique}", response_id, remove=(), add="9.9")
+        _send(producer, CORRECTIONS_TOPIC, response_id, sentinel)
+        topics.wait_for(
+            CORRECTIONS_DLQ_TOPIC,
+            lambda r: r.key == key and sentinel.correction_id in DeadLetter.model_validate_json(r.value).payload,
+        )
         assert len([r for r in topics.read(CLASSIFIED_TOPIC) if r.key == key]) == 2
-        assert _count(registry, "applied") == 1
+        assert _count(registry, "duplicate") >= 1
 
         # Learnt live: the next statement with the same paragraph is routed where the person put it.
         other_id = f"learner-{unique}"
@@ -188,30 +196,33 @@ def test_a_correction_stays_on_a_later_revision_after_a_restart_and_the_next_sta
     settings = settings.model_copy(update={"database_url": database_url})
     response_id = f"sticky-{unique}"
     key = response_id.encode()
+    # A text of this test's own: a new group reads the topics from their start, so the other tests' corrections
+    # of WORKFORCE are learnt here too and would be precedents as close as this one.
+    workforce = WORKFORCE.replace("heti", f"heti (asia {unique})")
     with _classify(settings):
-        _send(producer, RESPONSES_TOPIC, response_id, _received(response_id))
+        _send(producer, RESPONSES_TOPIC, response_id, _received(response_id, workforce=workforce))
         (first,) = topics.wait_for(CLASSIFIED_TOPIC, lambda r: r.key == key)
-        before = _sections_of(ResponseClassified.model_validate_json(first.value), WORKFORCE)
-        correction = _correction(f"c-{unique}", response_id, remove=tuple(s for s in before if s))
+        before = _sections_of(ResponseClassified.model_validate_json(first.value), workforce)
+        correction = _correction(f"c-{unique}", response_id, remove=tuple(s for s in before if s), text=workforce)
         _send(producer, CORRECTIONS_TOPIC, response_id, correction)
         topics.wait_for(CLASSIFIED_TOPIC, lambda r: r.key == key, count=2)
 
     # A new process on the same database: the edit of the other paragraph keeps the correction.
     with _classify(settings):
         edited = SAFETY + " Harjoituksiin tarvitaan myös järjestöjä."
-        _send(producer, RESPONSES_TOPIC, response_id, _received(response_id, revision=2, safety=edited))
+        _send(producer, RESPONSES_TOPIC, response_id, _received(response_id, revision=2, workforce=workforce, safety=edited))
         third = topics.wait_for(CLASSIFIED_TOPIC, lambda r: r.key == key, count=3)[2]
         revision2 = ResponseClassified.model_validate_json(third.value)
         assert (revision2.revision, revision2.routing, revision2.correction_id) == (2, 1, None)
-        assert Reason(kind="correction", correction=correction.note()) in _sections_of(revision2, WORKFORCE)[TARGET]
-        assert set(_sections_of(revision2, WORKFORCE)) == {TARGET}
+        assert Reason(kind="correction", correction=correction.note()) in _sections_of(revision2, workforce)[TARGET]
+        assert set(_sections_of(revision2, workforce)) == {TARGET}
         assert [(c.correction_id, c.status) for c in revision2.corrections] == [(correction.correction_id, "applied")]
 
         # Another statement with the same paragraph follows the correction: a precedent learnt at start.
         other_id = f"learner-{unique}"
-        _send(producer, RESPONSES_TOPIC, other_id, _received(other_id))
+        _send(producer, RESPONSES_TOPIC, other_id, _received(other_id, workforce=workforce))
         (other,) = topics.wait_for(CLASSIFIED_TOPIC, lambda r: r.key == other_id.encode())
-        reasons = _sections_of(ResponseClassified.model_validate_json(other.value), WORKFORCE)
+        reasons = _sections_of(ResponseClassified.model_validate_json(other.value), workforce)
         assert TARGET in reasons
         (precedent,) = [r for r in reasons[TARGET] if r.kind == "precedent"]
         assert precedent.precedent is not None
@@ -219,7 +230,7 @@ def test_a_correction_stays_on_a_later_revision_after_a_restart_and_the_next_sta
         assert precedent.precedent.paragraph_id == correction.paragraph_id
 
         # The paragraph edited: the correction is listed as dropped on the next revision.
-        reworded = WORKFORCE + " Tämä on kiireellistä."
+        reworded = workforce + " Tämä on kiireellistä."
         _send(producer, RESPONSES_TOPIC, response_id, _received(response_id, revision=3, workforce=reworded))
         fourth = topics.wait_for(CLASSIFIED_TOPIC, lambda r: r.key == key, count=4)[3]
         revision3 = ResponseClassified.model_validate_json(fourth.value)
