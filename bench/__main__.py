@@ -18,7 +18,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import classifier, ingest, pipeline, report, reports, transport, workspace
+from . import classifier, corrections, ingest, pipeline, report, reports, transport, workspace
 from .common import REPO_ROOT, Children, MachineShare, Plan, describe_code, describe_machine, reference_speed
 
 # Cheap phases first: a broken set-up shows in seconds, not after ten minutes of pipeline.
@@ -28,6 +28,7 @@ PHASES = {
     "ingest": ingest,
     "workspace": workspace,
     "reports": reports,
+    "corrections": corrections,
     "pipeline": pipeline,
 }
 # The committed report: only full runs write it.
@@ -158,6 +159,8 @@ def failures(results: dict) -> list[str]:
         for report_format in reports.FORMATS:
             if "error" in outcome.get(report_format, {}):
                 problems.append(f"reports {database} {report_format}: {outcome[report_format]['error']}")
+    if results.get("corrections", {}).get("corrections") == 0:
+        problems.append("corrections: no correction was timed")
     transport_phase = results.get("transport", {})
     if "messages" in transport_phase and transport_phase["received"] < transport_phase["messages"]:
         problems.append(f"transport: {transport_phase['received']} of {transport_phase['messages']} messages read back")

@@ -405,6 +405,8 @@ class Plan:
     workspace_clients: int = 4
     workspace_requests: int = 200
     workspace_store_runs: int = 9
+    # Statements whose one paragraph each is moved, one correction at a time (bench/corrections.py).
+    corrections_count: int = 20
     # The reference speed (reference_speed) at the start and the end of a run.
     reference_windows: int = 3
 
@@ -435,6 +437,7 @@ class Plan:
             workspace_clients=2,
             workspace_requests=6,
             workspace_store_runs=3,
+            corrections_count=2,
             reference_windows=1,
         )
 

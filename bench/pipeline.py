@@ -55,6 +55,8 @@ DRAIN_TIMEOUT_GROWING_S = 10.0
 # Consumer lag is measured by the services with an admin client every KAFKA_LAG_INTERVAL_SECONDS
 # (15 s by default); 5 s gives a 30 s probe several readings.
 LAG_INTERVAL_S = "5"
+# The workspace's admin API (the corrections phase posts corrections through it).
+ADMIN_TOKEN = "bench-admin-token"
 
 
 @dataclass
@@ -197,6 +199,7 @@ def _start_stack(children: Children, workdir: Path, kafka: Broker) -> Stack:
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
         "INGEST_API_TOKENS": TOKEN,
+        "ADMIN_API_TOKENS": ADMIN_TOKEN,
         "KAFKA_LAG_INTERVAL_SECONDS": LAG_INTERVAL_S,
         **groups,
     }

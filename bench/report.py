@@ -25,7 +25,7 @@ PIPELINE_TARGET_SERVICES = ("ingest", "classify", "notify")
 def render(results: dict) -> str:
     parts = [_header(results), _machine(results), _summary(results)]
     parts += [_ingest(results), _pipeline(results), _transport(results), _classifier(results), _memory(results)]
-    parts += [_workspace(results), _reports(results)]
+    parts += [_workspace(results), _reports(results), _corrections(results)]
     parts += [_misses(results), _method(results)]
     return "\n".join(p for p in parts if p).rstrip() + "\n"
 
@@ -224,6 +224,7 @@ def _summary(results: dict) -> str:
         )
     rows += _workspace_targets(results)
     rows += _reports_targets(results)
+    rows += _corrections_targets(results)
     return "## Targets\n\n" + _table(("measure", "target", "measured", "", "by how much"), rows)  # fmt: skip
 
 
@@ -666,7 +667,7 @@ def _method(results: dict) -> str:
         "leftovers: "
         + ", ".join(
             f"{p}: {'none' if not results[p].get('leftovers') else results[p]['leftovers']}"
-            for p in ("classifier", "transport", "ingest", "workspace", "pipeline")
+            for p in ("classifier", "transport", "ingest", "workspace", "reports", "corrections", "pipeline")
             if p in results
         )  # fmt: skip
         + ".\n"
@@ -706,6 +707,20 @@ def _reports(results: dict) -> str:
     return render(results) or "## 7. Reports: the strategy office's xlsx and docx\n\n" + (
         _missing(results, "reports") or ""
     )
+
+
+def _corrections(results: dict) -> str:
+    from .corrections import render
+
+    return render(results) or "## 8. Corrections: from the correction to the new owner's alert\n\n" + (
+        _missing(results, "corrections") or ""
+    )
+
+
+def _corrections_targets(results: dict) -> list[tuple]:
+    from .corrections import target_rows
+
+    return target_rows(results)
 
 
 def _reports_targets(results: dict) -> list[tuple]:

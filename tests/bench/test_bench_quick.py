@@ -35,6 +35,7 @@ SECTIONS = {
     "## 5. Resident memory": "| notify |",
     "## 6. Workspace": "| statement page |",
     "## 7. Reports: the strategy office's xlsx and docx": "| sqlite | xlsx |",
+    "## 8. Corrections": "POST to the new owner's alert",
 }
 
 pytestmark = pytest.mark.bench
@@ -99,7 +100,7 @@ def test_the_report_names_the_event_loop_and_parser_each_server_ran_on(quick_run
 
 def test_quick_run_measured_every_phase(quick_run: tuple[str, dict]) -> None:
     _, results = quick_run
-    for phase in ("classifier", "transport", "ingest", "workspace", "pipeline"):
+    for phase in ("classifier", "transport", "ingest", "workspace", "reports", "corrections", "pipeline"):
         assert "error" not in results[phase], results[phase]["error"]
         assert not results[phase]["leftovers"], f"{phase} left processes behind"
 
@@ -143,6 +144,11 @@ def test_quick_run_measured_every_phase(quick_run: tuple[str, dict]) -> None:
             assert page["statuses"] == {"200": page["requests"]}, f"{database} {name}: {page['statuses']}"
             assert _number(page["latency_ms"]["p95"]) and _number(page["alone"]["latency_ms"]["p50"])
             assert outcome["store"][name]["plans"], f"{database} {name}: no query plan"
+
+    corrections = results["corrections"]
+    assert corrections["corrections"] == len(corrections["timings"]) > 0
+    for timing in corrections["timings"]:
+        assert timing["from"] != timing["to"] and _number(timing["alert_ms"]) and _number(timing["post_ms"]), timing
 
 
 def test_quick_run_never_writes_the_committed_report(tmp_path: Path) -> None:
