@@ -20,6 +20,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from feedback_contracts.events import CLASSIFIED_TOPIC, ResponseClassified
 from feedback_contracts.owners import OwnersDirectory
 from feedback_runtime.consumer import EventConsumer
+from feedback_runtime.heap import NO_TELEMETRY, freeze_startup_heap
 from feedback_runtime.kafka import kafka_broker
 from feedback_runtime.lag import lag_monitor
 from feedback_runtime.logs import configure_service_logging
@@ -103,6 +104,7 @@ def create_app(
         gauges = asyncio.create_task(refresh_gauges(), name="workspace-gauges")
         reminding = asyncio.create_task(escalation.run(), name="workspace-escalation")
         publishing = asyncio.create_task(publisher.run(), name="workspace-corrections")
+        freeze_startup_heap()
         try:
             yield
         finally:
@@ -116,7 +118,10 @@ def create_app(
             await live_owners.watcher.stop()
             await store.close()
 
-    app = FastAPI(title="feedback-workspace", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="feedback-workspace", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None,
+        telemetry=NO_TELEMETRY,
+    )  # fmt: skip
     app.state.settings = settings
     app.state.store = store
     app.state.metrics = metrics

@@ -57,7 +57,7 @@ def record_revision(conn: Connection, event: ResponseClassified, now: datetime) 
     )  # fmt: skip
     if stored is None:
         conn.execute(
-            insert(statements).values(response_id=event.response_id, first_received_at=event.received_at, **values)
+            insert(statements), dict(response_id=event.response_id, first_received_at=event.received_at, **values)
         )
     else:
         conn.execute(update(statements).where(statements.c.response_id == event.response_id).values(**values))
@@ -70,9 +70,8 @@ def record_revision(conn: Connection, event: ResponseClassified, now: datetime) 
         )
     else:
         conn.execute(
-            insert(revisions).values(
-                response_id=event.response_id, revision=event.revision, received_at=event.received_at, **stored_event
-            )
+            insert(revisions),
+            dict(response_id=event.response_id, revision=event.revision, received_at=event.received_at, **stored_event),
         )
     _remember_paragraph_owners(conn, event)
     columns = [items.c.id, items.c.owner_id, items.c.section_id, items.c.paragraphs_digest, items.c.state]
@@ -117,21 +116,27 @@ def _remember_paragraph_owners(conn: Connection, event: ResponseClassified) -> N
 def _apply(conn: Connection, event: ResponseClassified, changes: ItemChanges, now: datetime) -> None:
     organization, rtype = event.respondent.organization, event.respondent_type.value
     moved = _Moved.of(event, changes)
-    for content in changes.created:
-        item_id = conn.execute(
-            insert(items).values(
-                owner_id=content.owner_id, response_id=event.response_id, section_id=content.section_id,
-                section_title=content.section_title, revision=event.revision, respondent_type=rtype,
-                organization=organization, paragraphs=json.dumps(content.paragraphs, ensure_ascii=False),
-                paragraphs_digest=content.digest, paragraph_count=len(content.paragraphs),
-                search_text=search_text(organization, content),
-                state=State.NEW.value, withdrawn=False, created_at=now, updated_at=now, state_changed_at=now,
-            )
-        ).inserted_primary_key[0]  # fmt: skip
+    if changes.created:
+        # One INSERT ... RETURNING for all of them (a statement's ten or so items), the ids in the rows' order;
+        # the values go as parameters, so the compiled statement is SQLAlchemy's cached one.
+        created = conn.execute(
+            insert(items).returning(items.c.id, sort_by_parameter_order=True),
+            [
+                dict(
+                    owner_id=content.owner_id, response_id=event.response_id, section_id=content.section_id,
+                    section_title=content.section_title, revision=event.revision, respondent_type=rtype,
+                    organization=organization, paragraphs=json.dumps(content.paragraphs, ensure_ascii=False),
+                    paragraphs_digest=content.digest, paragraph_count=len(content.paragraphs),
+                    search_text=search_text(organization, content),
+                    state=State.NEW.value, withdrawn=False, created_at=now, updated_at=now, state_changed_at=now,
+                )
+                for content in changes.created
+            ],
+        ).scalars().all()  # fmt: skip
         if moved:
-            moved.history(conn, [item_id], now, "moved_in", to_state=State.NEW.value)
+            moved.history(conn, created, now, "moved_in", to_state=State.NEW.value)
         else:
-            _history(conn, [item_id], now, "routed", event.revision, to_state=State.NEW.value)
+            _history(conn, created, now, "routed", event.revision, to_state=State.NEW.value)
     for item, content in changes.carried:
         conn.execute(
             update(items).where(items.c.id == item.id).values(
