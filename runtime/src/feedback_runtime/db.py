@@ -4,6 +4,7 @@ PostgreSQL, and the SQLite settings every connection gets."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -115,6 +116,7 @@ class Transactions:
         self.engine: AsyncEngine | None = None
         self.sqlite: Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
+        self._connection: Connection | None = None  # the SQLite thread's own, kept between transactions
         if self.is_sqlite:
             self.sqlite = sqlite_writer_engine(self.url)
             self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=thread_name)
@@ -129,9 +131,28 @@ class Transactions:
             return await conn.run_sync(work)
 
     def _sqlite_run(self, work: Callable[[Connection], T]) -> T:
+        # The thread keeps its one connection checked out between transactions: the pool's checkout and
+        # checkin around each one (a ROLLBACK to reset it included) cost more than a small transaction's SQL.
         assert self.sqlite is not None
-        with self.sqlite.begin() as conn:
-            return work(conn)
+        conn = self._connection
+        if conn is None or conn.closed:
+            conn = self._connection = self.sqlite.connect()
+        try:
+            with conn.begin():
+                return work(conn)
+        except BaseException:
+            # Back to the pool (reset there), as before: the next transaction starts on a clean connection.
+            self._connection = None
+            with contextlib.suppress(Exception):  # the transaction's own error is the one to report
+                conn.close()
+            raise
+
+    def _sqlite_close(self) -> None:
+        assert self.sqlite is not None
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+        self.sqlite.dispose()
 
     async def ping(self) -> bool:
         """Whether the database answers a trivial query (readiness)."""
@@ -143,7 +164,7 @@ class Transactions:
 
     async def close(self) -> None:
         if self.sqlite is not None and self._thread is not None:
-            await asyncio.get_running_loop().run_in_executor(self._thread, self.sqlite.dispose)
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._sqlite_close)
             self._thread.shutdown(wait=False)
         if self.engine is not None:
             await self.engine.dispose()

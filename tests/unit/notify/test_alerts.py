@@ -410,6 +410,23 @@ async def test_respondent_text_cannot_add_headers_markup_or_links(database_url: 
                 assert "maksu@huijaus.fi" not in text
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Katso HTTPS :// kunta.fi", "Katso HTTPS[:]// kunta[.]fi"),
+        ("httpſ://esimerkki.org", "httpſ[:]//esimerkki[.]org"),  # a long s is an s to the pattern
+        ("data:text/html,<b>", "data[:]text/html,<b>"),
+        ("Mailto:posti@kunta.fi", "Mailto[:]posti[@]kunta[.]fi"),
+        ("javascript\u00a0:alert(1)", "javascript[:]alert(1)"),
+        ("Kello 10:30 ja ftp:\tpalvelin", "Kello 10:30 ja ftp[:]palvelin"),
+        ("mainitsee luvun: ”Luvussa 5.2.2”", "mainitsee luvun: ”Luvussa 5.2.2”"),
+        ("WWW.Kunta.fi ja www.esimerkki.com", "WWW[.]Kunta[.]fi ja www[.]esimerkki[.]com"),
+    ],
+)
+def test_defang_finds_schemes_and_www_whatever_the_case_and_spacing(text: str, expected: str) -> None:
+    assert defang(text) == expected
+
+
 def test_defang_keeps_text_readable() -> None:
     assert defang("Katso https://esimerkki.fi/sivu") == "Katso https[:]//esimerkki[.]fi/sivu"
     assert defang("posti@kunta.fi") == "posti[@]kunta[.]fi"

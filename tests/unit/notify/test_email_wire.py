@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
 import pytest
+from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 
+from feedback_notify.adapters import _dot_stuffed, _in_smtp_form
 from feedback_notify.email_wire import compose_email
 from feedback_notify.keys import DeliveryKey
 from feedback_notify.render import Rendered, message_id
@@ -67,3 +69,18 @@ def test_a_configured_sender_adds_no_header_either() -> None:
     assert message["From"] == "Lausunnot <lausunnot@example.org>" and message["Bcc"] is None
     with pytest.raises(ValueError):  # and one with no usable address sends nothing
         _compose("Lausunto", TEXT, "<p>x</p>", sender="Lausunnot")
+
+
+@pytest.mark.parametrize("text", [TEXT, LONG, "Rivi\r\nrivi\rrivi\n", ".\n..\n.alussa\r.\r\n"])
+@pytest.mark.parametrize("eight_bit", [True, False])
+def test_each_form_goes_out_as_aiosmtplib_would_write_it(text: str, eight_bit: bool) -> None:
+    """The SMTP sender writes our messages itself (dot-stuffed with one replace): byte for byte what
+    aiosmtplib's DATA would have written after its own normalising and dot-stuffing."""
+    data, _ = _compose("Lausunto", text, f"<p>{text}</p>").form(eight_bit=eight_bit)
+    assert _in_smtp_form(data)
+    assert _dot_stuffed(data) == PERIOD_REGEX.sub(b"..", normalize_message_line_endings(data)) + b".\r\n"
+
+
+@pytest.mark.parametrize("data", [b"a\nb\r\n", b"a\rb\r\n", b"a\r\nb", b".a\r\n", b"a\r\r\n"])
+def test_anything_not_in_smtp_form_is_left_to_aiosmtplib(data: bytes) -> None:
+    assert not _in_smtp_form(data)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html.parser
 import re
+import time
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -102,6 +103,27 @@ def test_each_owner_gets_a_link_of_their_own_role() -> None:
     mine = render.alert(alert(owner_id="turvallisuus")).link
     theirs = render.alert(alert(owner_id="asiakasmaksut")).link
     assert opened_by(mine)[0] == "turvallisuus" and opened_by(theirs)[0] == "asiakasmaksut"  # type: ignore[arg-type]
+
+
+def test_a_link_signed_again_within_a_second_is_the_same_and_the_next_second_a_new_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Links are signed once per owner and second (what a token holds): each is the token signing would give."""
+    now = [1_800_000_000.25]
+    monkeypatch.setattr(time, "time", lambda: now[0])
+    links = WorkspaceLinks(WORKSPACE, SECRET)
+
+    def token(link: str) -> str:
+        return parse_qs(urlsplit(link).query)["t"][0]
+
+    first = links.statement("turvallisuus", "tyohame-1")
+    assert token(first) == SignInLinks(SECRET).token("turvallisuus")
+    assert token(links.statement("turvallisuus", "toinen-2")) == token(first)
+    assert token(links.statement("hyte", "tyohame-1")) == SignInLinks(SECRET).token("hyte") != token(first)
+    now[0] += 1
+    later = links.statement("turvallisuus", "tyohame-1")
+    assert token(later) == SignInLinks(SECRET).token("turvallisuus") != token(first)
+    assert opened_by(later) == ("turvallisuus", "/lausunnot/tyohame-1")
 
 
 def test_the_link_is_refused_when_forged_or_too_old() -> None:

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import re
 import socket
 import ssl
 import time
@@ -15,6 +16,7 @@ from typing import Literal
 
 import aiosmtplib
 import httpx
+from aiosmtplib import SMTPStatus
 from aiosmtplib.email import extract_recipients, extract_sender, flatten_message
 
 from .email_wire import OutgoingEmail
@@ -107,7 +109,7 @@ class SmtpSender:
             data, eight_bit = mail.form(eight_bit=connection.supports_extension("8bitmime"))
             options = (["SMTPUTF8"] if utf8 else []) + (["BODY=8BITMIME"] if eight_bit else [])
             try:
-                await connection.mail(mail.sender, options=options, encoding=encoding)
+                await _mail(connection, mail.sender, options, encoding)
             except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPSenderRefused) as exc:
                 closing = isinstance(exc, aiosmtplib.SMTPServerDisconnected) or exc.code == 421
                 if fresh or not closing:
@@ -119,12 +121,12 @@ class SmtpSender:
         refused = []
         for recipient in mail.recipients:
             try:
-                await connection.rcpt(recipient, encoding=encoding)
+                await _rcpt(connection, recipient, encoding)
             except aiosmtplib.SMTPRecipientRefused as exc:
                 refused.append(exc)
         if len(refused) == len(mail.recipients):
             raise aiosmtplib.SMTPRecipientsRefused(refused)
-        await connection.data(data)
+        await _data(connection, data)
 
     def _pooled(self) -> aiosmtplib.SMTP | None:
         now = time.monotonic()
@@ -190,6 +192,75 @@ class SmtpSender:
     async def close(self) -> None:
         idle, self._idle = self._idle, []
         await asyncio.gather(*(_quit(c) for c, _ in idle))
+
+
+# An address as good as SMTP takes it unchanged: a dot-atom local part and domain (RFC 5321), nothing to quote.
+_DOT_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+_PLAIN_ADDRESS = re.compile(rf"{_DOT_ATOM}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
+
+
+async def _mail(connection: aiosmtplib.SMTP, sender: str, options: list[str], encoding: str) -> None:
+    """MAIL FROM, as `SMTP.mail` sends it. A plain address is written as it is: aiosmtplib parses every address
+    with the email package's RFC 5322 parser (a fifth of our SMTP exchange's CPU), which returns such an
+    address unchanged."""
+    if connection.is_ehlo_or_helo_needed or not _PLAIN_ADDRESS.fullmatch(sender):
+        await connection.mail(sender, options=options, encoding=encoding)
+        return
+    extra = [option.encode("ascii") for option in options]
+    response = await connection.execute_command(b"MAIL", b"FROM:<" + sender.encode(encoding) + b">", *extra)
+    if response.code != SMTPStatus.completed:
+        raise aiosmtplib.SMTPSenderRefused(response.code, response.message, sender)
+
+
+async def _rcpt(connection: aiosmtplib.SMTP, recipient: str, encoding: str) -> None:
+    """RCPT TO, as `SMTP.rcpt` sends it (a plain address written as it is, as in `_mail`)."""
+    if connection.is_ehlo_or_helo_needed or not _PLAIN_ADDRESS.fullmatch(recipient):
+        await connection.rcpt(recipient, encoding=encoding)
+        return
+    response = await connection.execute_command(b"RCPT", b"TO:<" + recipient.encode(encoding) + b">")
+    if response.code not in (SMTPStatus.completed, SMTPStatus.will_forward):
+        raise aiosmtplib.SMTPRecipientRefused(response.code, response.message, recipient)
+
+
+async def _data(connection: aiosmtplib.SMTP, message: bytes) -> None:
+    """DATA and the message, as `SMTP.data` sends them. A message already in SMTP's form (CRLF line ends only,
+    as `OutgoingEmail` writes it) is dot-stuffed with one `bytes.replace` and written as it is: aiosmtplib's
+    regular expressions for line ends and leading dots, which it runs over every message, cost a third of our
+    whole SMTP exchange. Anything else goes through `SMTP.data`."""
+    protocol = connection.protocol
+    if protocol is None or not _in_smtp_form(message):
+        await connection.data(message)
+        return
+    response = await connection.execute_command(b"DATA")
+    if response.code != SMTPStatus.start_input:
+        raise aiosmtplib.SMTPDataError(response.code, response.message)
+    try:
+        # No await between the write and read_response: the answer cannot arrive before it is expected.
+        protocol.write(_dot_stuffed(message))
+        response = await protocol.read_response(timeout=connection.timeout)
+    except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError):
+        connection.close()  # as SMTP.data: what the server made of the message is unknown
+        raise
+    if response.code != SMTPStatus.completed:
+        raise aiosmtplib.SMTPDataError(response.code, response.message)
+
+
+def _dot_stuffed(message: bytes) -> bytes:
+    """A message in SMTP's form (`_in_smtp_form`) as DATA carries it: a dot doubled at the start of each line, and
+    the closing line."""
+    return message.replace(b"\r\n.", b"\r\n..") + b".\r\n"
+
+
+def _in_smtp_form(message: bytes) -> bool:
+    """Every line ends in CRLF (no lone CR or LF) and none is the message's first with a leading dot: then
+    aiosmtplib's normalisation would change nothing, and its dot-stuffing is doubling each dot after a CRLF."""
+    crlf = message.count(b"\r\n")
+    return (
+        message.endswith(b"\r\n")
+        and message.count(b"\n") == crlf
+        and message.count(b"\r") == crlf
+        and not message.startswith(b".")
+    )
 
 
 async def _quit(connection: aiosmtplib.SMTP) -> None:

@@ -17,7 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from feedback_contracts.events import Reason, ResponseClassified
+from feedback_contracts.events import Paragraph, Reason, ResponseClassified
 from feedback_contracts.owners import Owner, OwnersDirectory
 from feedback_contracts.questionnaire import load_questionnaire
 from feedback_contracts.respondents import RespondentType
@@ -102,11 +102,14 @@ def owner_part(
     owner_id: str,
     owners_per_route: list[list[str]],
     directory: OwnersDirectory | None = None,
+    paragraphs: Mapping[int, Paragraph] | None = None,
 ) -> list[AlertSection]:
     """The sections and paragraphs of the event that go to this owner, in taxonomy order (a correction's reason
-    names the corrector by the `directory`'s name of their role)."""
+    names the corrector by the `directory`'s name of their role). `paragraphs`: the event's by index, when the
+    caller has them (`decide` indexes them once for all owners)."""
     questionnaire = load_questionnaire()
-    paragraphs = {p.index: p for p in event.paragraphs}
+    if paragraphs is None:
+        paragraphs = paragraphs_by_index(event)
     sections = []
     for route, receivers in zip(event.routes, owners_per_route, strict=True):
         if owner_id not in receivers:
@@ -126,6 +129,11 @@ def owner_part(
             )
         sections.append(AlertSection(section_id=route.section_id, title=route.section_title, paragraphs=items))
     return sections
+
+
+def paragraphs_by_index(event: ResponseClassified) -> dict[int, Paragraph]:
+    """The event's paragraphs by their index (what a route's paragraphs refer to)."""
+    return {p.index: p for p in event.paragraphs}
 
 
 def _named(reason: Reason, directory: OwnersDirectory | None) -> Reason:
@@ -181,6 +189,7 @@ def decide(
     unchanged_owners: list[str] = []
     duplicates = 0
     receivers = [owner for owners in owners_per_route for owner in owners]
+    paragraphs = paragraphs_by_index(event)
     for owner_id in dict.fromkeys([*receivers, *stored]):
         owner = directory.get(owner_id)
         if owner is None:
@@ -189,7 +198,7 @@ def decide(
         if previous is not None and previous.is_as_new_as(event.revision, event.routing):
             duplicates += 1  # a redelivered or replayed routing, or one older than theirs: already recorded
             continue
-        sections = owner_part(event, owner_id, owners_per_route, directory)
+        sections = owner_part(event, owner_id, owners_per_route, directory, paragraphs)
         if previous is None and not sections:
             continue
         snapshots.append(Snapshot(owner_id, event.revision, snapshot_of(sections), event.routing))

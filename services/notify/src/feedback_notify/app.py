@@ -14,6 +14,7 @@ from feedback_contracts.events import CLASSIFIED_TOPIC, REMINDERS_TOPIC, ItemsOv
 from feedback_contracts.owners import OwnersDirectory
 from feedback_runtime.asgi import consumer_app, on_event_loop
 from feedback_runtime.consumer import EventConsumer
+from feedback_runtime.heap import freeze_startup_heap
 from feedback_runtime.kafka import kafka_broker
 from feedback_runtime.lag import lag_monitor
 from feedback_runtime.logs import configure_service_logging
@@ -121,6 +122,7 @@ def create_app(
         if settings.notify_migrate_on_start:
             await store.create()
         worker.append(asyncio.create_task(dispatcher.run(), name="dispatcher"))
+        freeze_startup_heap()
 
     async def stop_worker() -> None:
         dispatcher.stop()

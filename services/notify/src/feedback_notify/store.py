@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, Integer, Update, and_, bindparam, func, insert, or_, select, update
 
 from feedback_runtime.db import Transactions
 
@@ -37,6 +37,7 @@ class NotifyStore:
         self.transactions = Transactions(url, "notify-sqlite")
         self.url = self.transactions.url
         self.is_sqlite = self.transactions.is_sqlite
+        self._claim = _claim_statement(self.is_sqlite)
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         """`work` in one transaction, committed when it returns (rolled back when it raises)."""
@@ -79,31 +80,8 @@ class NotifyStore:
         """Lease up to `limit` due jobs, soonest due first, in one transaction: no other worker (or replica)
         takes them until the lease lapses, and a worker that dies with them leaves them to others after that."""
         lease_until = now + lease
-        claimable = (
-            jobs.c.status == "pending",
-            jobs.c.next_attempt_at <= now,
-            or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now),
-        )
-        # In due order along the index on (status, next_attempt_at), stopping after `limit`: the backlog's
-        # size does not matter. Jobs due at the same moment go in the order they were queued.
-        due = select(jobs.c.key).where(*claimable).order_by(jobs.c.next_attempt_at).limit(limit)
-        if self.is_sqlite:
-            # The transaction holds SQLite's write lock from its start: nobody claims in between. (Repeating
-            # the conditions here would make SQLite walk the whole backlog instead of the primary key.)
-            chosen = jobs.c.key.in_(due.scalar_subquery())
-        else:
-            # Chosen once (a sub-select here could be run again per row, each time taking `limit` more) and
-            # locked, so replicas claiming at once take different jobs; a job changed meanwhile is checked again.
-            locked = due.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
-            chosen = and_(jobs.c.key == locked.c.key, *claimable)
-        statement = (
-            update(jobs)
-            .where(chosen)
-            .values(lease_until=lease_until)
-            .returning(jobs.c.key, jobs.c.mode, jobs.c.kind, jobs.c.payload, jobs.c.attempts, jobs.c.received_at,
-                       jobs.c.created_at, jobs.c.next_attempt_at, jobs.c.retry_from)
-        )  # fmt: skip
-        rows = await self.run(lambda conn: conn.execute(statement).all())
+        params = {"now": now, "limit": limit, "lease": lease_until}
+        rows = await self.run(lambda conn: conn.execute(self._claim, params).all())
         rows.sort(key=lambda r: (_utc(r.next_attempt_at), _utc(r.created_at)))
         return [
             Job(DeliveryKey.parse(r.key), r.mode, r.kind, json.loads(r.payload), r.attempts, _utc(r.received_at),
@@ -125,28 +103,11 @@ class NotifyStore:
 
         def work(conn: Connection) -> None:
             if final:
-                conn.execute(
-                    update(jobs)
-                    .where(jobs.c.key == bindparam("k"))
-                    .values(status=bindparam("s"), delivered_at=bindparam("d"), last_error=bindparam("e"),
-                            attempts=jobs.c.attempts + 1, lease_until=None),
-                    final,
-                )  # fmt: skip
+                conn.execute(_SETTLE_FINAL, final)
             if retries:
-                conn.execute(
-                    update(jobs)
-                    .where(jobs.c.key == bindparam("k"))
-                    .values(next_attempt_at=bindparam("n"), last_error=bindparam("e"),
-                            attempts=jobs.c.attempts + 1, lease_until=None),
-                    retries,
-                )  # fmt: skip
+                conn.execute(_SETTLE_RETRY, retries)
             if released:
-                conn.execute(
-                    update(jobs)
-                    .where(jobs.c.key == bindparam("k"), jobs.c.status == "pending")
-                    .values(lease_until=None),
-                    released,
-                )
+                conn.execute(_SETTLE_RELEASED, released)
 
         await self.run(work)
 
@@ -251,13 +212,68 @@ class NotifyStore:
         return await self.run(work)
 
 
+# The statements of the hot path, built once: building a statement and its cache key on every call cost
+# SQLAlchemy more than running it (per event: its snapshots and jobs; per batch: the claim and the outcomes).
+_SNAPSHOTS_OF = select(snapshots.c.owner_id, snapshots.c.revision, snapshots.c.content, snapshots.c.routing).where(
+    snapshots.c.response_id == bindparam("response_id")
+)
+_UPDATE_SNAPSHOT = (
+    update(snapshots)
+    .where(snapshots.c.response_id == bindparam("r"), snapshots.c.owner_id == bindparam("o"))
+    .values(revision=bindparam("v"), routing=bindparam("g"), content=bindparam("c"), updated_at=bindparam("t"))
+)
+_INSERT_SNAPSHOT = insert(snapshots)
+_KNOWN_KEYS = select(jobs.c.key).where(jobs.c.key.in_(bindparam("keys", expanding=True)))
+_INSERT_JOB = insert(jobs)
+_SETTLE_FINAL = (
+    update(jobs)
+    .where(jobs.c.key == bindparam("k"))
+    .values(status=bindparam("s"), delivered_at=bindparam("d"), last_error=bindparam("e"),
+            attempts=jobs.c.attempts + 1, lease_until=None)
+)  # fmt: skip
+_SETTLE_RETRY = (
+    update(jobs)
+    .where(jobs.c.key == bindparam("k"))
+    .values(next_attempt_at=bindparam("n"), last_error=bindparam("e"), attempts=jobs.c.attempts + 1, lease_until=None)
+)
+_SETTLE_RELEASED = update(jobs).where(jobs.c.key == bindparam("k"), jobs.c.status == "pending").values(lease_until=None)
+
+
+def _claim_statement(is_sqlite: bool) -> Update:
+    """The claim (`NotifyStore.claim_due`), with the parameters `now`, `limit` and `lease` (when the lease ends)."""
+    now = bindparam("now", type_=jobs.c.next_attempt_at.type)
+    claimable = (
+        jobs.c.status == "pending",
+        jobs.c.next_attempt_at <= now,
+        or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now),
+    )
+    # In due order along the index on (status, next_attempt_at), stopping after `limit`: the backlog's
+    # size does not matter. Jobs due at the same moment go in the order they were queued.
+    due = select(jobs.c.key).where(*claimable).order_by(jobs.c.next_attempt_at).limit(bindparam("limit", type_=Integer))
+    if is_sqlite:
+        # The transaction holds SQLite's write lock from its start: nobody claims in between. (Repeating
+        # the conditions here would make SQLite walk the whole backlog instead of the primary key.)
+        chosen = jobs.c.key.in_(due.scalar_subquery())
+    else:
+        # Chosen once (a sub-select here could be run again per row, each time taking `limit` more) and
+        # locked, so replicas claiming at once take different jobs; a job changed meanwhile is checked again.
+        locked = due.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
+        chosen = and_(jobs.c.key == locked.c.key, *claimable)
+    return (
+        update(jobs)
+        .where(chosen)
+        .values(lease_until=bindparam("lease", type_=jobs.c.lease_until.type))
+        .returning(jobs.c.key, jobs.c.mode, jobs.c.kind, jobs.c.payload, jobs.c.attempts, jobs.c.received_at,
+                   jobs.c.created_at, jobs.c.next_attempt_at, jobs.c.retry_from)
+    )  # fmt: skip
+
+
 # Within a transaction -----------------------------------------------------------------------------
 
 
 def _snapshots_of(conn: Connection, response_id: str) -> dict[str, Snapshot]:
     """Per owner, the revision, routing and content they last received of this response."""
-    columns = (snapshots.c.owner_id, snapshots.c.revision, snapshots.c.content, snapshots.c.routing)
-    rows = conn.execute(select(*columns).where(snapshots.c.response_id == response_id))
+    rows = conn.execute(_SNAPSHOTS_OF, {"response_id": response_id})
     return {r.owner_id: Snapshot(r.owner_id, r.revision, json.loads(r.content), r.routing) for r in rows}
 
 
@@ -273,15 +289,10 @@ def _save_snapshots(
     updates = [row for row in rows if row["o"] in existing]
     inserts = [row for row in rows if row["o"] not in existing]
     if updates:
-        conn.execute(
-            update(snapshots)
-            .where(snapshots.c.response_id == bindparam("r"), snapshots.c.owner_id == bindparam("o"))
-            .values(revision=bindparam("v"), routing=bindparam("g"), content=bindparam("c"), updated_at=bindparam("t")),
-            updates,
-        )
+        conn.execute(_UPDATE_SNAPSHOT, updates)
     if inserts:
         conn.execute(
-            insert(snapshots),
+            _INSERT_SNAPSHOT,
             [{"response_id": row["r"], "owner_id": row["o"], "revision": row["v"], "routing": row["g"],
               "content": row["c"], "updated_at": row["t"]} for row in inserts],
         )  # fmt: skip
@@ -292,7 +303,7 @@ def _add_jobs(conn: Connection, new: list[NewJob], now: datetime) -> int:
     if not new:
         return 0
     by_key = {job.key.text: job for job in new}
-    known = set(conn.execute(select(jobs.c.key).where(jobs.c.key.in_(list(by_key)))).scalars())
+    known = set(conn.execute(_KNOWN_KEYS, {"keys": list(by_key)}).scalars())
     rows = [
         {"key": key, "owner_id": job.owner_id, "channel": job.channel, "mode": job.mode, "kind": job.kind,
          "payload": _json(job.payload), "status": "pending", "attempts": 0,
@@ -301,7 +312,7 @@ def _add_jobs(conn: Connection, new: list[NewJob], now: datetime) -> int:
         if key not in known
     ]  # fmt: skip
     if rows:
-        conn.execute(insert(jobs), rows)
+        conn.execute(_INSERT_JOB, rows)
     return len(rows)
 
 
