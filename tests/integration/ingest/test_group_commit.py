@@ -17,6 +17,7 @@ from sqlalchemy import update
 from feedback_contracts.events import RESPONSES_TOPIC
 from feedback_contracts.responses import SurveyResponse
 from feedback_ingest.migrations import migrate
+from feedback_ingest.rules import received_event
 from feedback_ingest.store import AcceptResult, ConflictError, IngestStore, Outcome, legacy_content_hash
 from feedback_ingest.tables import revisions
 
@@ -332,3 +333,30 @@ def test_on_sqlite_every_accept_commits_with_synchronous_full_even_after_the_rel
     assert any(
         sql.startswith("INSERT INTO outbox") for sql in statements[statements.index("PRAGMA synchronous = FULL") :]
     )
+
+
+def test_the_stored_event_is_the_published_event_as_text(database_url: str, seed002_response, unique) -> None:
+    """The event goes into the store and out to the relay as bytes (SQLite: no decoding on the way), and is stored
+    as the same text as ever: the event's JSON, which the read side and replays see."""
+    response = SurveyResponse.model_validate(_variant(seed002_response, f"event-text-{unique}"))
+
+    async def run() -> tuple[list, list]:
+        store = await _store(database_url)
+        try:
+            now = datetime.now(UTC)
+            await store.accept(response, now)
+            payloads = [row.payload for row in await store.unsent(100) if row.response_id == response.response_id]
+            expected = received_event(response, now, None).model_dump_json()
+            stored = []
+            if store.is_sqlite:
+                with sqlite3.connect(store.repository.path) as connection:  # type: ignore[attr-defined]
+                    stored = connection.execute(
+                        "SELECT typeof(event), event FROM revisions WHERE response_id = ?", (response.response_id,)
+                    ).fetchall()
+                assert stored == [("text", expected)]
+            return payloads, [expected.encode()]
+        finally:
+            await store.close()
+
+    payloads, expected = asyncio.run(run())
+    assert payloads == expected

@@ -59,7 +59,7 @@ class PausingPublisher:
         assert self.producer is not None
         self.sent += 1
         headers = [(EVENT_TYPE_HEADER, b"ResponseReceived")]
-        return await self.producer.send(row.topic, row.payload.encode(), key=row.response_id.encode(), headers=headers)
+        return await self.producer.send(row.topic, row.payload, key=row.response_id.encode(), headers=headers)
 
 
 def _revision(template: dict, response_id: str, revision: int) -> SurveyResponse:

@@ -35,7 +35,7 @@ def settings(database: Path) -> IngestSettings:
 
 
 def without_fast_path(app):  # noqa: ANN001, ANN201
-    app.user_middleware = [m for m in app.user_middleware if m.cls is not FastPath]
+    app.fast_path = None
     return app
 
 
@@ -92,6 +92,13 @@ def test_every_answer_and_every_count_is_the_same_on_the_fast_path_and_through_t
         ("too deep", b"[" * 5000, FORM_HEADERS),
         ("lone surrogate", body(seed002_response, "e").replace(b"Kanta-H", b"Kanta-\\ud800H", 1), FORM_HEADERS),
         ("not UTF-8", b'{"a": "\xff"}', FORM_HEADERS),
+        ("not UTF-8 in an answer", body(seed002_response, "i").replace(b"Kanta-H", b"Kanta-\xffH", 1), FORM_HEADERS),
+        (
+            "an encoded surrogate",
+            body(seed002_response, "j").replace(b"Kanta-H", b"Kanta-\xed\xa0\x80H", 1),
+            FORM_HEADERS,
+        ),
+        ("declared too large", body(seed002_response, "k"), {**FORM_HEADERS, "Content-Length": str(1024 * 1024 + 1)}),
         ("not JSON", body(seed002_response, "f"), {**FORM_HEADERS, "Content-Type": "text/plain"}),
         ("too large", b" " * (1024 * 1024 + 1), FORM_HEADERS),
     ]
@@ -105,7 +112,8 @@ def test_every_answer_and_every_count_is_the_same_on_the_fast_path_and_through_t
         "new": 202, "repeated": 200, "conflict": 409, "edit": 202, "older": 409, "admin token": 202,
         "no token": 401, "wrong token": 401, "malformed": 422, "malformed, no token": 422, "empty": 422,
         "null": 422, "unknown field": 422, "invalid": 422, "invalid, no token": 401, "too deep": 400,
-        "lone surrogate": 202, "not UTF-8": 422, "not JSON": 415, "too large": 413,
+        "lone surrogate": 202, "not UTF-8": 422, "not UTF-8 in an answer": 422, "an encoded surrogate": 422,
+        "declared too large": 413, "not JSON": 415, "too large": 413,
     }  # fmt: skip
     assert counts(clients["fast"][1]) == counts(clients["route"][1])
     accepted = {"method": "POST", "route": SUBMIT_PATH, "status": "202"}
@@ -173,7 +181,14 @@ async def test_the_fast_path_answers_only_a_valid_response_with_a_valid_token(
     async def the_route(scope, receive, send) -> None:  # noqa: ANN001
         reached.append(True)
 
-    fast = FastPath(the_route, route=route, tokens=(FORM,), submission=submission)  # type: ignore[arg-type]
+    fast = FastPath(
+        the_route,
+        route=route,  # type: ignore[arg-type]
+        tokens=(FORM,),
+        submission=submission,  # type: ignore[arg-type]
+        counter=app.state.metrics.http_requests,
+        max_bytes=settings(Path("unused")).ingest_max_body_bytes,
+    )
     raw = {"valid": body(seed002_response, "g"), "invalid": body(seed002_response, "g", revision=0), "malformed": b"{"}
     sent = await _post(fast, headers, raw[content])
     assert bool(reached) is not answered_here
@@ -212,3 +227,43 @@ def test_read_response_takes_what_json_loads_takes_and_never_echoes_the_input(se
     seed002_response["respondent"]["email"] = "salainen@@example.org"
     refused = read_response(json.dumps(seed002_response).encode())
     assert isinstance(refused, Rejection) and "salainen" not in json.dumps(refused.detail)
+
+
+def _streamed(messages: list[dict]) -> tuple[dict, list[dict], object, object]:
+    """A POST /v1/responses with a form token whose body comes in `messages` (the client may go away among them)."""
+    headers = [(b"content-type", b"application/json"), (b"authorization", f"Bearer {FORM}".encode())]
+    scope = {"type": "http", "method": "POST", "path": SUBMIT_PATH, "headers": headers}
+    pending = iter(messages)
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return next(pending, {"type": "http.disconnect"})
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    return scope, sent, receive, send
+
+
+@pytest.mark.parametrize(
+    ("messages", "statuses"),
+    [
+        # Over the limit, with no Content-Length to say so beforehand: 413 once the stream passes it.
+        ([{"type": "http.request", "body": b" " * (600 * 1024), "more_body": True}] * 2, [413]),
+        # The client goes away half-way: no answer.
+        ([{"type": "http.request", "body": b'{"survey_id": ', "more_body": True}, {"type": "http.disconnect"}], []),
+    ],
+    ids=["streamed over the limit", "client gone"],
+)
+async def test_a_body_the_fast_path_cannot_take_gets_the_same_answer_and_count_either_way(
+    tmp_path: Path, messages: list[dict], statuses: list[int]
+) -> None:
+    results = {}
+    for name, build in (("fast", lambda app: app), ("route", without_fast_path)):
+        registry = CollectorRegistry()
+        app = build(create_app(settings(tmp_path / f"{name}.sqlite3"), configure_logs=False, registry=registry))
+        scope, sent, receive, send = _streamed(messages)
+        await app(scope, receive, send)
+        results[name] = ([(m["type"], m.get("status"), m.get("body")) for m in sent], counts(registry))
+    assert results["fast"] == results["route"]
+    assert [status for _, status, _ in results["fast"][0] if status] == statuses

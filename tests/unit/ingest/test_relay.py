@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from feedback_ingest.relay import OutboxRelay, RelayMetrics
 from feedback_ingest.store import OutboxRow, RelayLeaseLost
 
-ROW = OutboxRow(1, "r-1", 1, "feedback.responses.v1", "{}", datetime.now(UTC))
+ROW = OutboxRow(1, "r-1", 1, "feedback.responses.v1", b"{}", datetime.now(UTC))
 
 
 class FakeStore:
@@ -304,7 +304,7 @@ def _batches_for_two_accepts(linger: float) -> tuple[int, list[str]]:
             await asyncio.sleep(0.001)
         reads = store.reads
         for n in (1, 2):
-            store.rows.append(OutboxRow(n, f"r-{n}", 1, "feedback.responses.v1", "{}", datetime.now(UTC)))
+            store.rows.append(OutboxRow(n, f"r-{n}", 1, "feedback.responses.v1", b"{}", datetime.now(UTC)))
             relay.notify()
             await asyncio.sleep(0.005)
         while len(store.sent) < 2:

@@ -101,7 +101,7 @@ def accept_group(conn: Connection, group: Sequence[PostedRevision]) -> list[Acce
             list(plan.changed_responses.values()),
         )
     if plan.revisions:
-        conn.execute(insert(revisions), plan.revisions)
+        conn.execute(insert(revisions), [{**row, "event": row["event"].decode()} for row in plan.revisions])
         # A revision's contact data replace the previous revision's (or none, if it came without).
         if plan.changed_responses:
             conn.execute(contacts.delete().where(contacts.c.response_id.in_(list(plan.changed_responses))))
@@ -153,7 +153,7 @@ UNSENT = (
 def unsent(conn: Connection, limit: int) -> list[OutboxRow]:
     """The oldest unsent outbox rows, in the order they were accepted, with their events."""
     rows = conn.execute(UNSENT.limit(limit))
-    return [OutboxRow(r.id, r.response_id, r.revision, r.topic, r.event, utc(r.created_at)) for r in rows]  # type: ignore[arg-type]
+    return [OutboxRow(r.id, r.response_id, r.revision, r.topic, r.event.encode(), utc(r.created_at)) for r in rows]  # type: ignore[arg-type]
 
 
 def backlog(conn: Connection) -> tuple[int, datetime | None]:

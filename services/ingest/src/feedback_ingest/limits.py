@@ -29,19 +29,12 @@ class BodyLimit:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return
-        declared = content_type = None
-        for name, value in scope.get("headers", []):  # the last of repeated headers counts
-            name = name.lower()
-            if name == b"content-length":
-                declared = value
-            elif name == b"content-type":
-                content_type = value
-        # bytes.isdigit: ASCII digits only (str.isdigit would pass "²", which int() refuses).
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+        declared, content_type = body_headers(scope)
+        if not declared_within(declared, self.max_bytes):
             await _problem(send, 413, f"request body over the limit of {self.max_bytes} bytes")
             return
         if scope["path"] in self.json_paths:
-            media_type = (content_type or b"").decode("latin-1").split(";")[0].strip().lower()
+            media_type = media_type_of(content_type)
             if media_type != "application/json":
                 await _problem(send, 415, f"content type must be application/json, not {media_type or 'missing'!r}")
                 return
@@ -70,6 +63,39 @@ class BodyLimit:
                 await _problem(send, 422, [error])
                 return
         await self.app(scope, replay_body(b"".join(chunks), receive), send)
+
+
+def body_headers(scope: Scope) -> tuple[bytes | None, bytes | None]:
+    """The request's Content-Length and Content-Type as sent (None when absent; the last of repeated headers
+    counts)."""
+    declared = content_type = None
+    for name, value in scope.get("headers", []):
+        name = name.lower()
+        if name == b"content-length":
+            declared = value
+        elif name == b"content-type":
+            content_type = value
+    return declared, content_type
+
+
+def declared_within(declared: bytes | None, max_bytes: int) -> bool:
+    """Whether a Content-Length (if any) is a number of at most `max_bytes`."""
+    # bytes.isdigit: ASCII digits only (str.isdigit would pass "²", which int() refuses).
+    return declared is None or (declared.isdigit() and int(declared) <= max_bytes)
+
+
+def media_type_of(content_type: bytes | None) -> str:
+    """The media type of a Content-Type header, lower case, without its parameters ("" when absent)."""
+    return (content_type or b"").decode("latin-1").split(";")[0].strip().lower()
+
+
+def is_utf8(body: bytes) -> bool:
+    """Whether a body is UTF-8 as BodyLimit judges it (pydantic's JSON parser lets encoded surrogates through)."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 async def _problem(send: Send, status: int, detail: object) -> None:
@@ -112,13 +138,31 @@ def replay_body(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-async def read_body(receive: Receive) -> bytes | None:
-    """The whole request body, or None if the client went away first."""
-    chunks: list[bytes] = []
+async def read_within(receive: Receive, max_bytes: int) -> tuple[bytes | None, list[Message]]:
+    """The whole request body if it is at most `max_bytes`, and the messages it came in; None for the body when
+    it is larger (read up to the message past the limit) or the client went away (read up to its disconnect)."""
+    messages: list[Message] = []
+    size = 0
     while True:
         message = await receive()
+        messages.append(message)
         if message["type"] == "http.disconnect":
-            return None
-        chunks.append(message.get("body", b""))
+            return None, messages
+        size += len(message.get("body", b""))
+        if size > max_bytes:
+            return None, messages
         if not message.get("more_body", False):
-            return b"".join(chunks)
+            if len(messages) == 1:
+                return message.get("body", b""), messages
+            return b"".join(m.get("body", b"") for m in messages), messages
+
+
+def replay_messages(messages: list[Message], receive: Receive) -> Receive:
+    """A `receive` that hands out `messages` (received already) first, then whatever `receive` still has."""
+    pending = iter(messages)
+
+    async def replay() -> Message:
+        message = next(pending, None)
+        return message if message is not None else await receive()
+
+    return replay

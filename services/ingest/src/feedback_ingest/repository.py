@@ -41,7 +41,7 @@ class OutboxRow:
     response_id: str
     revision: int
     topic: str
-    payload: str
+    payload: bytes  # the revision's event as published: JSON, UTF-8
     created_at: datetime
 
 

@@ -60,6 +60,7 @@ class Plan:
     new_responses: dict[str, dict] = field(default_factory=dict)
     # Responses stored before the group that get a new latest revision (`b_response_id`: the key to update).
     changed_responses: dict[str, dict] = field(default_factory=dict)
+    # Each revision's row; its "event" is the event as published (`event_json`: UTF-8 bytes).
     revisions: list[dict] = field(default_factory=list)
     # Per response accepted: its last accepted revision's contact row, or None when it came without one.
     # (Responses stored before the group, those in changed_responses, lose the contact rows they had.)
@@ -79,8 +80,12 @@ def content_hash(response: SurveyResponse) -> str:
     """Fingerprint of everything the form sent, to tell a retry from a conflicting resubmission: SHA-256 of the
     response as pydantic serialises it (`model_dump_json`: fields in the model's order, no whitespace; here its
     UTF-8 bytes straight from pydantic-core's serializer), unset question texts left out."""
-    serialized = response.__pydantic_serializer__.to_json(response)
-    return hashlib.sha256(serialized.replace(_UNSET_QUESTION_TEXT, b"")).hexdigest()
+    serializer = response.__pydantic_serializer__
+    if all(answer.question_text is None for answer in response.answers):
+        # The usual case, left out by the serializer itself: the same bytes as the replace below, which costs half
+        # as much again as serialising (8 µs in all here against 11 for a full-size response).
+        return hashlib.sha256(serializer.to_json(response, exclude=_ADDED_LATER)).hexdigest()
+    return hashlib.sha256(serializer.to_json(response).replace(_UNSET_QUESTION_TEXT, b"")).hexdigest()
 
 
 def legacy_content_hash(response: SurveyResponse) -> str:
@@ -107,6 +112,14 @@ def received_event(response: SurveyResponse, received_at: datetime, replaces: in
         respondent_type=response.respondent_type,
         answers=tuple(sorted(response.answers, key=lambda a: a.question)),
     )
+
+
+def event_json(event: ResponseReceived) -> bytes:
+    """The event as published: `model_dump_json`'s text as UTF-8 bytes, straight from pydantic-core's serializer.
+
+    Bytes, as the broker takes them: the SQLite store writes and reads them as the revision's text without
+    Python decoding and encoding ~8 KB of it three times on the way (sqlite.py)."""
+    return event.__pydantic_serializer__.to_json(event)
 
 
 def contact_row(response: SurveyResponse, now: datetime) -> dict | None:
@@ -163,7 +176,7 @@ def decide(group: Sequence[PostedRevision], latest: dict[str, int], stored: Stor
                     )
                 )
                 continue
-        payload = received_event(response, received_at, current).model_dump_json()
+        payload = event_json(received_event(response, received_at, current))
         if rid in existing:
             plan.changed_responses[rid] = dict(b_response_id=rid, latest_revision=rev, updated_at=received_at)
         elif rid in plan.new_responses:

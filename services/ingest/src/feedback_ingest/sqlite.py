@@ -215,7 +215,7 @@ def accept_raw(connection: sqlite3.Connection, group: Sequence[PostedRevision]) 
             ],
         )
     if plan.revisions:
-        connection.executemany(_insert_sql("revisions", _REVISION_COLUMNS), _values(plan.revisions, _REVISION_COLUMNS))
+        connection.executemany(_INSERT_REVISION_SQL, _values(plan.revisions, _REVISION_COLUMNS))
         # A revision's contact data replace the previous revision's (or none, if it came without).
         if rids := list(plan.changed_responses):
             connection.execute(f"DELETE FROM contacts WHERE response_id IN ({_marks(len(rids))})", rids)
@@ -236,8 +236,15 @@ def mark_raw(connection: sqlite3.Connection, rows: Sequence[OutboxRow], sent_at:
 
 
 _BACKLOG_SQL = "SELECT count(*), min(created_at) FROM outbox WHERE sent_at IS NULL"
+# The event goes in and comes out as the bytes of its text, which SQLite stores as text all the same (CAST keeps
+# the bytes, read as UTF-8, the database's encoding): for Python to decode and encode ~8 KB of it per revision
+# cost a quarter of the accept's statements (bytes in, 3 µs a revision, text in 10 µs; out 2 against 6).
+_INSERT_REVISION_SQL = (
+    f"INSERT INTO revisions ({', '.join(_REVISION_COLUMNS)}) "
+    f"VALUES ({', '.join('CAST(? AS TEXT)' if c == 'event' else '?' for c in _REVISION_COLUMNS)})"
+)
 _UNSENT_SQL = (
-    "SELECT o.id, o.response_id, o.revision, o.topic, r.event, o.created_at FROM outbox AS o "
+    "SELECT o.id, o.response_id, o.revision, o.topic, CAST(r.event AS BLOB), o.created_at FROM outbox AS o "
     "JOIN revisions AS r ON r.response_id = o.response_id AND r.revision = o.revision "
     "WHERE o.sent_at IS NULL ORDER BY o.id LIMIT ?"
 )
@@ -276,7 +283,9 @@ def sqlite_time(value: datetime | None) -> str | None:
     (the times ingest makes are UTC)."""
     if value is None:
         return None
-    return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    # The first 26 characters are the time without its offset (the year has four digits, the microseconds six):
+    # positional arguments and no `replace(tzinfo=None)` take less than half the time, and a revision writes six.
+    return value.isoformat(" ", "microseconds")[:26]
 
 
 def hot_connection(path: str) -> sqlite3.Connection:
