@@ -19,6 +19,7 @@ from feedback_contracts.questionnaire import load_questionnaire, read_question_t
 from feedback_contracts.taxonomy import Taxonomy, load_taxonomy
 from feedback_runtime.asgi import consumer_app, on_event_loop
 from feedback_runtime.consumer import EventConsumer
+from feedback_runtime.heap import freeze_startup_heap
 from feedback_runtime.kafka import kafka_broker
 from feedback_runtime.lag import lag_monitor
 from feedback_runtime.logs import configure_service_logging
@@ -121,6 +122,6 @@ def create_app(
         title="feedback-classify",
         description="Routes statement paragraphs to strategy sections, and applies people's corrections of routes.",
         routes=[classify_route(lambda: routers.current.classifier, settings.admin_tokens, precedents)],
-        on_startup=[open_store, routers.watcher.start, on_event_loop(lag.start)],
+        on_startup=[open_store, routers.watcher.start, on_event_loop(lag.start), on_event_loop(freeze_startup_heap)],
         on_shutdown=[routers.watcher.stop, on_event_loop(lag.stop), close_store],
     )

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import functools
 import heapq
+import itertools
 import re
+from bisect import bisect_left
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from feedback_contracts.events import PrecedentSource, Reason
@@ -17,7 +20,7 @@ from feedback_contracts.questionnaire import Questionnaire, load_questionnaire
 from feedback_contracts.respondents import RespondentType
 from feedback_contracts.taxonomy import Taxonomy
 
-from .morphology import Analyzer, surface_forms, tokens, whole_word
+from .morphology import WORD, Analyzer, SurfaceForms, surface_forms
 from .params import CALIBRATION_FILE, Params, load_params
 from .precedents import PrecedentIndex, PrecedentMatch, precedent_words
 from .references import find_references
@@ -66,7 +69,9 @@ _MIN_SENTENCE_TERMS = 4
 # Words shown as the topic of a similarity or question reason: enough to recognise it at a glance.
 _REASON_TERMS = 4
 
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[A-ZÅÄÖ])|\n+")
+# A sentence break: the space after a full stop before a capital, or a line break. The full stop is matched (not
+# looked behind for) so that the scan can skip to candidate characters: the break is where the space begins.
+_SENTENCE_BREAK = re.compile(r"[.!?](\s+)(?=[A-ZÅÄÖ])|\n+")
 
 
 @functools.cache
@@ -120,6 +125,7 @@ class Classifier:
         # Sections by chapter, for the per-paragraph decisions (which run thousands of times in a calibration).
         self._priority = frozenset(s.id for s in taxonomy.sections if _chapter(s.id) == PRIORITY_CHAPTER)
         self._outside: dict[tuple[str, ...], frozenset[str]] = {}
+        self._titles_routable: dict[tuple[float, float, tuple[str, ...]], frozenset[str]] = {}
 
     def _question_prior(self, question: int, text: str) -> QuestionPrior:
         """How close each section is to the question's own text. A question that names a chapter ("Miltä
@@ -160,6 +166,7 @@ class Classifier:
             question_text=question_text,
             precedents=precedents,
             exclude_response=exclude_response,
+            deciding=params,
         )
         return self.decide(signals, params)
 
@@ -173,10 +180,14 @@ class Classifier:
         question_text: str | None = None,
         precedents: PrecedentIndex | None = None,
         exclude_response: str | None = None,
+        deciding: Params | None = None,
     ) -> Signals:
         """Everything the text says, before any threshold is applied (so calibration can sweep thresholds).
 
         `sentences=False` skips the per-sentence similarity, which only counts when `sentence_weight` > 0.
+        `deciding`: the parameters `decide` will apply (None, as calibration reads: everything). What they cannot
+        use is not read: with `references_exclusive` a paragraph that names a section is read no further (it is
+        routed by a precedent or by its references alone), and titles they could not route to are skipped.
         """
         model = self.model
         signals = Signals(respondent_type=respondent_type)
@@ -185,10 +196,19 @@ class Classifier:
                 reason = Reason(kind="reference", match=ref.match, span=ref.span)
                 signals.references.append(Evidence(ref.section_id, reason))
         signals.references.extend(model.figure_references(text))
-        # Each word is analysed once: the paragraph's, its sentences' and the precedents' words are read from it.
-        words = [(s, e, model.analyzer.features(w)) for w, s, e in tokens(text)]
-        base_forms = [(f[0], s, e) for s, e, f in words if f]
-        if precedents is not None:
+        # With no precedent to consult, a paragraph whose references decide needs no more reading (a third of the
+        # paragraphs of a statement that cites the draft: a cost saved, not a result changed).
+        consult = precedents is not None and len(precedents) > 0
+        references_decide = deciding is not None and deciding.references_exclusive
+        if references_decide and signals.references and not consult:
+            return signals
+        # Each word is analysed once (a lookup per word form): the paragraph's, its sentences' and the precedents'
+        # words are read from it.
+        analyse = model.analyse
+        words = [(m.start(), m.end(), *analyse(m.group())) for m in WORD.finditer(text)]
+        base_forms = [(f[0], s, e) for s, e, f, _ in words if f]
+        if consult:
+            assert precedents is not None
             # `precedent_similarity` is not calibrated by a sweep (see Params): the lookup asks for it directly.
             signals.precedent = precedents.closest_words(
                 precedents.words(text)
@@ -197,34 +217,43 @@ class Classifier:
                 exclude_response=exclude_response,
                 min_similarity=self.params.precedent_similarity,
             )
-        all_features = [x for _, _, f in words for x in f]
-        for start, end, features in words:
-            for feature in features:
-                if feature not in signals.surfaces:
-                    signals.surfaces[feature] = whole_word(text, start, end)
-        for sid in sorted(model.titles_named(base_forms), key=self._section_order):
-            title_span = model.title_span(sid, base_forms)
+        if references_decide and signals.references:
+            return signals
+        # Each feature's first word; read backwards, the first word's span is the one that stays. The words as
+        # written are made only for the few features a reason shows.
+        first = {feature: (s, e) for s, e, features, _ in reversed(words) for feature in features}
+        signals.surfaces = SurfaceForms(text, first)
+        named = model.heads_named(base_forms)
+        titled = model.sections_of_heads(named)
+        if deciding is not None:
+            titled &= self._routable_titles(deciding)
+        for sid in sorted(titled, key=self._section_order):
+            at = named[model.title_heads[sid]]
+            title_span = model.title_span(sid, base_forms, at)
             if title_span is not None:
                 span, coverage = title_span
                 reason = Reason(kind="title", match=text[span[0] : span[1]], span=span)
-                listed = model.listed_with_other_partner(sid, base_forms, text)
+                listed = model.listed_with_other_partner(sid, base_forms, text, at)
                 signals.titles.append(TitleSignal(sid, model.head_idf[sid], coverage, listed, reason))
         signals.acronyms.extend(model.acronyms_named(text))
-        lemma_set = set(all_features)
         for sid, curated in self.curated_terms.items():
-            matched = tuple(dict.fromkeys(signals.surfaces[t] for t in curated if t in lemma_set))
+            matched = tuple(dict.fromkeys(signals.surfaces[t] for t in curated if t in first))
             if matched:
                 signals.curated_terms.append(Evidence(sid, Reason(kind="terms", terms=matched)))
-        content = [(start, [f for f in features if model.is_content(f)]) for start, _, features in words]
+        content = [(start, found) for start, _, _, found in words]
         signals.vector = model.vector([f for _, found in content for f in found])
-        signals.similarity = dict(model.similarities(signals.vector))
         # A paragraph about two things resembles each section less than its sentences do.
-        for lemmas in _by_sentence(text, content) if sentences else ():
-            sentence_vector = model.vector(lemmas)
-            if len(sentence_vector) >= _MIN_SENTENCE_TERMS:
-                for sid, value in model.similarities(sentence_vector).items():
-                    if value > signals.sentence_similarity.get(sid, 0.0):
-                        signals.sentence_similarity[sid] = value
+        lemmas_by_sentence = [lemmas for lemmas in _by_sentence(text, content) if lemmas] if sentences else []
+        if len(lemmas_by_sentence) == 1:
+            # One sentence: its words, in order, are the paragraph's, and so are its vector and similarities.
+            signals.similarity = model.similarities(signals.vector)
+            if len(signals.vector) >= _MIN_SENTENCE_TERMS:
+                signals.sentence_similarity = dict(signals.similarity)
+        else:
+            parts = [model.vector(lemmas) for lemmas in lemmas_by_sentence]
+            signals.similarity, signals.sentence_similarity = model.similarities_with_parts(
+                signals.vector, [vector for vector in parts if len(vector) >= _MIN_SENTENCE_TERMS]
+            )
         if question is not None:
             signals.question_prior = self.question_priors.get(question)
             if signals.question_prior is None and question_text and question_text.strip():
@@ -271,7 +300,7 @@ class Classifier:
         priority, factor = self._priority, params.background_factor
         effective = {sid: value if sid in priority else value / factor for sid, value in closeness.items()}
         # Only the strongest `max_similar` can be chosen (and the first is the top the others are measured by).
-        ranked = heapq.nsmallest(max(1, params.max_similar), effective.items(), key=lambda item: (-item[1], item[0]))
+        ranked = _strongest(effective, max(1, params.max_similar))
         top = ranked[0][1] if ranked else 0.0
         for rank, (sid, value) in enumerate(ranked):
             if (
@@ -322,19 +351,35 @@ class Classifier:
         if len(signals.vector) < params.min_similarity_terms:
             return {}  # too few words to tell what the paragraph is about
         outside = self._outside_chapters(params.excluded_chapters)
-        ws, sentence = params.sentence_weight, signals.sentence_similarity
-        closeness = {
-            sid: max(v, ws * sentence.get(sid, 0.0)) for sid, v in signals.similarity.items() if sid in outside
-        }
+        ws, sentence, similarity = params.sentence_weight, signals.sentence_similarity, signals.similarity
         prior = signals.question_prior.similarity if signals.question_prior else {}
         w = params.question_weight if prior else 0.0
-        if w:
-            closeness = {
-                sid: (1 - w) * closeness.get(sid, 0.0) + w * prior.get(sid, 0.0)
-                for sid in set(closeness) | set(prior)
-                if sid in outside
-            }
+        if not w:
+            return {sid: max(v, ws * sentence.get(sid, 0.0)) for sid, v in similarity.items() if sid in outside}
+        # Leaned towards the question, in one pass (the same arithmetic as the paragraph's closeness first, then
+        # (1 - w) of it plus w of the question's).
+        keep = 1 - w
+        closeness: dict[str, float] = {}
+        for sid in similarity.keys() | prior.keys():
+            if sid in outside:
+                v = similarity.get(sid)
+                own = max(v, ws * sentence.get(sid, 0.0)) if v is not None else 0.0
+                closeness[sid] = keep * own + w * prior.get(sid, 0.0)
         return closeness
+
+    def _routable_titles(self, params: Params) -> frozenset[str]:
+        """The sections `decide` can route to by their title under `params` (the others' titles need not be read:
+        with the shipped calibration, two thirds of the titles a statement names)."""
+        key = (params.title_min_idf, params.title_head_idf, params.excluded_chapters)
+        if (found := self._titles_routable.get(key)) is None:
+            outside = self._outside_chapters(params.excluded_chapters)
+            found = frozenset(
+                sid
+                for sid, head_idf in self.model.head_idf.items()
+                if head_idf >= params.title_min_idf or (head_idf >= params.title_head_idf and sid in outside)
+            )
+            self._titles_routable[key] = found
+        return found
 
     def _outside_chapters(self, excluded: tuple[str, ...]) -> frozenset[str]:
         """The sections outside the `excluded` chapters."""
@@ -351,8 +396,13 @@ class Classifier:
         similarity = prior.similarity.get(section_id, 0.0) if prior else 0.0
         if not prior or similarity <= 0.0:
             return None
-        terms = self._shared_terms(prior.vector, section_id, prior.surfaces)
-        return Reason(kind="question", score=round(similarity, SCORE_DECIMALS), terms=terms)
+        # The same for every answer to the question: made once per question and section.
+        if (reason := prior.reasons.get(section_id)) is None:
+            terms = self._shared_terms(prior.vector, section_id, prior.surfaces)
+            reason = prior.reasons[section_id] = Reason(
+                kind="question", score=round(similarity, SCORE_DECIMALS), terms=terms
+            )
+        return reason
 
     def _routable_reference(self, section_id: str) -> bool:
         # "Luvun 5 neljä painopistettä" names the whole strategy part, not a section anyone owns.
@@ -360,7 +410,7 @@ class Classifier:
             return False
         return "." in section_id or not self.taxonomy.children(section_id)
 
-    def _shared_terms(self, vector: dict[str, float], section_id: str, surfaces: dict[str, str]) -> tuple[str, ...]:
+    def _shared_terms(self, vector: dict[str, float], section_id: str, surfaces: Mapping[str, str]) -> tuple[str, ...]:
         """The words of the text (as written, whole) that weigh most in the section's own text: several base
         forms and compound parts of one word ("kunta", "yhteistyö") show as that word, once."""
         shown: dict[str, None] = {}
@@ -375,17 +425,23 @@ def _chapter(section_id: str) -> str:
     return section_id.split(".")[0]
 
 
-def _by_sentence(text: str, content: list[tuple[int, list[str]]]) -> list[list[str]]:
+def _by_sentence(text: str, content: list[tuple[int, tuple[str, ...]]]) -> list[list[str]]:
     """The content words of each sentence of `text`, from its words' (start, content words) in order: a word
     belongs to the sentence after the last break before it."""
-    breaks = [match.start() for match in _SENTENCE_BREAK.finditer(text)]
-    sentences: list[list[str]] = [[] for _ in range(len(breaks) + 1)]
-    at = 0
-    for start, found in content:
-        while at < len(breaks) and start >= breaks[at]:
-            at += 1
-        sentences[at].extend(found)
-    return sentences
+    breaks = [match.start(1) if match.group(1) else match.start() for match in _SENTENCE_BREAK.finditer(text)]
+    # Where each sentence's words begin: the first word at or after each break (a search, not a walk).
+    starts = [start for start, _ in content]
+    bounds = [0, *(bisect_left(starts, at) for at in breaks), len(content)]
+    return [[f for _, found in content[a:b] for f in found] for a, b in itertools.pairwise(bounds)]
+
+
+def _strongest(values: dict[str, float], count: int) -> list[tuple[str, float]]:
+    """The `count` highest values, highest first, ties by section id."""
+    if count == 1 and values:
+        # The calibrated case: one pass for the top value and one for the first section that has it.
+        top = max(values.values())
+        return [(min(sid for sid, value in values.items() if value == top), top)]
+    return heapq.nsmallest(count, values.items(), key=lambda item: (-item[1], item[0]))
 
 
 def _strongest_first(routed: dict[str, SectionScore]) -> list[SectionScore]:

@@ -87,6 +87,9 @@ def reapplied(
 ) -> ResponseClassified:
     """A revision's fresh routing with the response's corrections applied again where their paragraph is
     unchanged (the others listed as dropped)."""
+    if not corrections:
+        # Nothing to apply again (most responses): no paragraph's id needs working out.
+        return fresh if not fresh.corrections else fresh.model_copy(update={"corrections": ()})
     present = {p.paragraph_id for p in fresh.paragraphs}
     routes = fresh.routes
     for correction in corrections:

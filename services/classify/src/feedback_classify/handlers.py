@@ -56,6 +56,7 @@ class ClassifyMetrics:
             ["outcome"],
             registry=registry,
         )
+        self._routed: dict[str, Counter] = {}
         self.duration = Histogram(
             "feedback_classify_duration_seconds",
             "Time to split and route one response revision.",
@@ -66,7 +67,11 @@ class ClassifyMetrics:
     def count_routes(self, result: ResponseClassified, default_owner: str) -> None:
         self.responses.labels("classified").inc()
         for route in result.routes:
-            self.paragraphs_routed.labels(route.section_id or "none").inc(len(route.paragraphs))
+            section = route.section_id or "none"
+            # Each section's child looked up once: `labels` takes a lock and checks its values on every call.
+            if (routed := self._routed.get(section)) is None:
+                routed = self._routed[section] = self.paragraphs_routed.labels(section)
+            routed.inc(len(route.paragraphs))
         routed_elsewhere = {p.paragraph for r in result.routes if set(r.owners) - {default_owner} for p in r.paragraphs}
         self.default_only.inc(len({p.index for p in result.paragraphs} - routed_elsewhere))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
 from typing import Protocol
 
@@ -220,3 +220,28 @@ def whole_word(text: str, start: int, end: int) -> str:
     ):
         end += 1
     return text[start:end]
+
+
+class SurfaceForms(Mapping[str, str]):
+    """Feature -> the whole word it first stands in, as written (see `whole_word`), made only when asked for: a
+    paragraph has dozens of features and its reasons show a few."""
+
+    __slots__ = ("_spans", "_text")
+
+    def __init__(self, text: str, spans: dict[str, tuple[int, int]]) -> None:
+        """`spans`: feature -> the span of the token it was first found in."""
+        self._text = text
+        self._spans = spans
+
+    def __getitem__(self, feature: str) -> str:
+        start, end = self._spans[feature]
+        return whole_word(self._text, start, end)
+
+    def __contains__(self, feature: object) -> bool:
+        return feature in self._spans
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._spans)
+
+    def __len__(self) -> int:
+        return len(self._spans)

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 _BLANK_LINES = re.compile(r"\n\s*\n")
+_SPACES = re.compile(r"[ \t]+")
 _LIST_ITEM = re.compile(r"^\s*(?:[-•*–]|\d+[.)])\s+")
 _SENTENCE_END = re.compile(r"[.!?…:;)\"”]\s*$")
 # A heading is one short line; a longer line without a full stop is more likely a sentence a page break cut.
@@ -44,7 +45,11 @@ def split_paragraphs(answers: Iterable[tuple[int, str]]) -> list[AnswerParagraph
 
 
 def _tidy(block: str) -> str:
-    lines = [re.sub(r"[ \t]+", " ", line).strip() for line in block.split("\n")]
+    # Runs of spaces never cross a line break: squeezed in the whole block at once, as line by line, and only
+    # where there is a run to squeeze (most blocks have none, and the pattern is slow on long text).
+    if "  " in block or "\t" in block:
+        block = _SPACES.sub(" ", block)
+    lines = [line.strip() for line in block.split("\n")]
     return "\n".join(line for line in lines if line)
 
 

@@ -43,6 +43,10 @@ class Router:
         self.owners = owners
         self.classifier = classifier
         self.precedents = precedents if precedents is not None else PrecedentIndex(classifier.model.analyzer)
+        self._order = {sid: i for i, sid in enumerate(taxonomy.ids())}
+        # Section -> (title, owner ids): fixed for this router, which is rebuilt when the owners directory changes.
+        # Resolving owners walks every owner's patterns; a statement routes to a dozen sections.
+        self._sections: dict[str | None, tuple[str | None, tuple[str, ...]]] = {}
 
     def route(self, event: ResponseReceived, now: datetime | None = None) -> ResponseClassified:
         split = split_paragraphs((a.question, a.text) for a in event.answers)
@@ -67,7 +71,7 @@ class Router:
                 by_section.setdefault(section.section_id, []).append(
                     RoutedParagraph(paragraph=paragraph.index, score=section.score, reasons=tuple(section.reasons))
                 )
-        order = {sid: i for i, sid in enumerate(self.taxonomy.ids())}
+        order = self._order
         ranked = sorted(
             by_section.items(), key=lambda item: order.get(item[0], len(order)) if item[0] else len(order) + 1
         )
@@ -85,10 +89,9 @@ class Router:
         )
 
     def _section_route(self, section_id: str | None, routed: list[RoutedParagraph]) -> SectionRoute:
-        section = self.taxonomy.get(section_id) if section_id else None
-        return SectionRoute(
-            section_id=section_id,
-            section_title=section.title if section else None,
-            owners=tuple(owner.id for owner in self.owners.owners_for(section_id)),
-            paragraphs=tuple(routed),
-        )
+        if (known := self._sections.get(section_id)) is None:
+            section = self.taxonomy.get(section_id) if section_id else None
+            owners = tuple(owner.id for owner in self.owners.owners_for(section_id))
+            known = self._sections[section_id] = (section.title if section else None, owners)
+        title, owners = known
+        return SectionRoute(section_id=section_id, section_title=title, owners=owners, paragraphs=tuple(routed))

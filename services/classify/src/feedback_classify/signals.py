@@ -6,6 +6,7 @@ to them, which is what lets `feedback calibrate` sweep thresholds without readin
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from feedback_contracts.events import Reason
@@ -51,6 +52,8 @@ class QuestionPrior:
     vector: dict[str, float]
     # Feature -> the question's own word it stands in, for reasons a person can read.
     surfaces: dict[str, str] = field(default_factory=dict)
+    # Section -> the reason the question gives for it, made the first time an answer is routed there.
+    reasons: dict[str, Reason] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass
@@ -67,6 +70,6 @@ class Signals:
     sentence_similarity: dict[str, float] = field(default_factory=dict)
     question_prior: QuestionPrior | None = None
     # Feature -> the paragraph's own word it stands in (reasons show words as written, never base forms).
-    surfaces: dict[str, str] = field(default_factory=dict)
+    surfaces: Mapping[str, str] = field(default_factory=dict)
     # The precedent most like the paragraph, at the classifier's `precedent_similarity` or above.
     precedent: PrecedentMatch | None = None

@@ -8,6 +8,10 @@ import functools
 import math
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from operator import itemgetter, mul
+
+import numpy as np
 
 from feedback_contracts.events import Reason
 from feedback_contracts.taxonomy import Taxonomy
@@ -36,6 +40,8 @@ ACRONYM_MAX_WORDS = 4
 _COORDINATION = re.compile(r"\s*(?:,|\bja\b|\bsekä\b|\btai\b|\bettä\b)\s*")
 # An acronym standing on its own or before a hyphen: "HYTE", "HYTE-rahoitus".
 _ACRONYM = re.compile(r"(?<![\w-])[A-ZÅÄÖ]{3,6}(?![\w])")
+# 1 + log(count) of a word's count in a text, for the counts most words have.
+_TF = [0.0, *(1.0 + math.log(count) for count in range(1, 32))]
 _FIGURE = re.compile(r"\b[Kk]uvio(?:n|ssa|sta|lla|ta)?\s+(\d{1,2})\b")
 
 
@@ -71,6 +77,18 @@ class StrategyModel:
         for term, postings in self.index.items():
             for sid, weight in postings:
                 self.section_terms[sid][term] = weight
+        # The same weights as a dense matrix (a row per term, a column per section), so that a text's similarity
+        # to every section is one product in numpy instead of a Python loop over postings: the routing's
+        # largest cost per paragraph. About 2,600 terms by 51 sections: 1 MB.
+        self._columns = list(documents)
+        self._rows = {term: row for row, term in enumerate(self.index)}
+        column = {sid: index for index, sid in enumerate(self._columns)}
+        # One more row of zeros: what shorter vectors are padded with when several are scored at once.
+        self._pad_row = len(self._rows)
+        self._matrix = np.zeros((len(self._rows) + 1, len(self._columns)))
+        for term, postings in self.index.items():
+            for sid, weight in postings:
+                self._matrix[self._rows[term], column[sid]] = weight
         self.title_terms = {sid: self._title_terms(taxonomy.get(sid).title) for sid in self.candidates}  # type: ignore[union-attr]
         # Each title's rarest word: a title is only looked for where its rarest word stands.
         self.title_heads = {
@@ -84,6 +102,9 @@ class StrategyModel:
         }
         self._long_heads = [head for head in self._heads_by_word if len(head) >= COMPOUND_HEAD_MIN_CHARS]
         self._heads_in = functools.lru_cache(maxsize=100_000)(self._heads_in_uncached)
+        # Word form -> (its features, those of them that are content words): a cache of word analyses, like the
+        # analyser's own (statements share most word forms), so a paragraph's words cost a lookup each.
+        self.analyse = functools.lru_cache(maxsize=100_000)(self._analyse_uncached)
         self.figures = _figure_sections(taxonomy)
         self.actors = self._partner_actors(taxonomy, partner_sections)
         self.title_acronyms = self._title_acronyms()
@@ -95,28 +116,72 @@ class StrategyModel:
     def lemmas(self, text: str) -> list[str]:
         return [f for word, _, _ in tokens(text) for f in self.analyzer.features(word) if self.is_content(f)]
 
-    def vector(self, lemmas: list[str]) -> dict[str, float]:
+    def _analyse_uncached(self, word: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        features = self.analyzer.features(word)
+        return features, tuple(f for f in features if self.is_content(f))
+
+    def vector(self, lemmas: Iterable[str]) -> dict[str, float]:
         counts = Counter(lemmas)
-        weights = {t: (1.0 + math.log(c)) * self.idf.get(t, self.default_idf) for t, c in counts.items()}
-        norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
+        idf, default = self.idf, self.default_idf
+        # 1 + log(count), looked up for the usual small counts (the same floats).
+        weights = {t: (_TF[c] if c < len(_TF) else 1.0 + math.log(c)) * idf.get(t, default) for t, c in counts.items()}
+        values = weights.values()
+        norm = math.sqrt(sum(map(mul, values, values))) or 1.0
         return {t: w / norm for t, w in weights.items()}
 
     def similarities(self, vector: dict[str, float]) -> dict[str, float]:
-        scores: dict[str, float] = defaultdict(float)
-        for term, weight in vector.items():
-            for sid, section_weight in self.index.get(term, ()):
-                scores[sid] += weight * section_weight
-        return scores
+        """Section -> cosine similarity of the vector to the section's text, for the sections it shares a word with."""
+        scores = self._scores([vector])
+        return {} if scores is None else self._positive(scores[0])
+
+    def similarities_with_parts(
+        self, vector: dict[str, float], parts: Sequence[dict[str, float]]
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        """`similarities` of a vector, and per section the highest similarity of any of `parts` (the vectors of
+        the text's sentences), in one product."""
+        scores = self._scores([vector, *parts])
+        if scores is None:
+            return {}, {}
+        return self._positive(scores[0]), (self._positive(scores[1:].max(axis=0)) if parts else {})
+
+    def _scores(self, vectors: Sequence[dict[str, float]]) -> np.ndarray | None:
+        """Each vector's similarity to every section (a row per vector, a column per section), or None when no
+        vector shares a word with any section.
+
+        Each score is summed term by term in the vector's order, as a loop over the postings would: numpy adds
+        the rows of a product along an outer axis one after another (`sum(axis=1)` here; not `reduceat`, which
+        sums in another order), and a section without the term, or a padding row, adds an exact 0.0, so the
+        scores are the same floats to the last bit (a test compares them with the loop's).
+        """
+        get = self._rows.get
+        found = [[(row, w) for term, w in vector.items() if (row := get(term)) is not None] for vector in vectors]
+        width = max(map(len, found), default=0)
+        if not width:
+            return None
+        # One flat list of (row, weight) per vector, each padded to the same width with the row of zeros.
+        padding = [(self._pad_row, 0.0)] * width
+        flat = [pair for pairs in found for pair in (pairs + padding[len(pairs) :])]
+        products = self._matrix.take([row for row, _ in flat], axis=0)
+        products *= np.array([weight for _, weight in flat])[:, None]
+        return products.reshape(len(vectors), width, -1).sum(axis=1)  # type: ignore[no-any-return]
+
+    def _positive(self, scores: np.ndarray) -> dict[str, float]:
+        # Every weight is positive: a section scores above 0 exactly when the text shares a word with it.
+        columns = self._columns
+        return {columns[i]: value for i, value in enumerate(scores.tolist()) if value > 0.0}
 
     def shared_terms(self, vector: dict[str, float], section_id: str, limit: int) -> tuple[str, ...]:
         """The words of `vector` that weigh most in the section's own text, strongest first."""
         own = self.section_terms.get(section_id, {})
-        weights = {t: w * own[t] for t, w in vector.items() if t in own}
-        return tuple(t for t, _ in sorted(weights.items(), key=lambda item: -item[1])[:limit])
+        weights = [(t, w * own[t]) for t, w in vector.items() if t in own]
+        # A stable sort, descending: equal weights keep the vector's order.
+        return tuple(t for t, _ in sorted(weights, key=itemgetter(1), reverse=True)[:limit])
 
     def figure_references(self, text: str) -> list[Evidence]:
         """References by figure number: "kuvio 7" means the section whose text shows figure 7."""
-        found = []
+        found: list[Evidence] = []
+        if "uvio" not in text:
+            return found  # no form of "kuvio": most paragraphs, told without running the pattern
         for match in _FIGURE.finditer(text):
             sid = self.figures.get(match.group(1))
             if sid:
@@ -150,17 +215,35 @@ class StrategyModel:
                 sections.update(self._heads_by_word[head])
         return sections
 
-    def title_span(self, section_id: str, base_forms: list[BaseForm]) -> tuple[tuple[int, int], float] | None:
+    def heads_named(self, base_forms: list[BaseForm]) -> dict[str, list[int]]:
+        """Title head -> where among these base forms it is named (itself, or inside a compound): read once per
+        text, so that `title_span` and `listed_with_other_partner` look only there."""
+        named: dict[str, list[int]] = {}
+        heads_in = self._heads_in
+        for index, (lemma, _, _) in enumerate(base_forms):
+            for head in heads_in(lemma):
+                named.setdefault(head, []).append(index)
+        return named
+
+    def sections_of_heads(self, heads: Iterable[str]) -> set[str]:
+        """The sections whose title's rarest word is one of `heads` (as `titles_named` finds them)."""
+        return {sid for head in heads for sid in self._heads_by_word[head]}
+
+    def title_span(
+        self, section_id: str, base_forms: list[BaseForm], named: Sequence[int] | None = None
+    ) -> tuple[tuple[int, int], float] | None:
         """Where the text names the section's title and how much of it (0-1): its words close together, in
         any inflection, always including the title's rarest word (which may also stand inside a compound:
         "vastuutyöntekijämallin" names "Vastuutyöntekijä asiakkaan tukena").
+
+        `named`: where the base forms name the title's rarest word (`heads_named`), when the caller has it.
         """
         title, head = self.title_terms[section_id], self.title_heads[section_id]
         window = len(title) + TITLE_SLACK_WORDS
         best: tuple[tuple[int, int], float] | None = None
-        for start, (lemma, _, _) in enumerate(base_forms):
-            if not self._names_head(lemma, head):
-                continue
+        if named is None:
+            named = [index for index, (lemma, _, _) in enumerate(base_forms) if self._names_head(lemma, head)]
+        for start in named:
             spans: dict[str, tuple[int, int]] = {}
             for other, s, e in base_forms[max(0, start - window + 1) : start + window]:
                 for term in title:
@@ -214,17 +297,22 @@ class StrategyModel:
             word: next(iter(sids)) for word, sids in owners.items() if len(sids) == 1 and len(word) >= MIN_ACTOR_CHARS
         }
 
-    def listed_with_other_partner(self, section_id: str, base_forms: list[BaseForm], text: str) -> bool:
+    def listed_with_other_partner(
+        self, section_id: str, base_forms: list[BaseForm], text: str, named: Sequence[int] | None = None
+    ) -> bool:
         """Whether every mention of this partner section's title word stands in a list with another kind of
         partner ("kuntien ja työllisyysalueiden kanssa"): such a list names who takes part, not the topic.
+
+        `named`: where the base forms name the title's rarest word (`heads_named`), when the caller has it.
         """
         head = self.title_heads.get(section_id)
         if head is None or self.actors.get(head) != section_id:
             return False
+        if named is None:
+            named = [index for index, (lemma, _, _) in enumerate(base_forms) if self._names_head(lemma, head)]
         mentions = 0
-        for index, (lemma, start, end) in enumerate(base_forms):
-            if not self._names_head(lemma, head):
-                continue
+        for index in named:
+            _, start, end = base_forms[index]
             mentions += 1
             listed = False
             for other in (index - 1, index + 1):
