@@ -34,6 +34,7 @@ PHASES = {
 # The committed report: only full runs write it.
 COMMITTED_REPORT = REPO_ROOT / "docs" / "benchmarks.md"
 QUICK_REPORT = Path(tempfile.gettempdir()) / "feedback-bench-quick.md"
+PARTIAL_REPORT = Path(tempfile.gettempdir()) / "feedback-bench-partial.md"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,7 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help="every phase with tiny loads: checks the machinery, gives no figures"
     )
-    parser.add_argument("--only", action="append", choices=sorted(PHASES), help="run this phase only (repeatable)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=sorted(PHASES),
+        help=f"run this phase only (repeatable); the report goes to --output or {PARTIAL_REPORT}",
+    )
     parser.add_argument(
         "--output", type=Path, help=f"the report (default {COMMITTED_REPORT}; with --quick {QUICK_REPORT})"
     )
@@ -57,9 +63,12 @@ def main(argv: list[str] | None = None) -> int:
         output.write_text(report.render(results), encoding="utf-8")
         print(f"bench: wrote {output} from {args.from_json}", flush=True)
         return 0
-    output = args.output or (QUICK_REPORT if args.quick else COMMITTED_REPORT)
+    partial = args.quick or bool(args.only)
+    output = args.output or (QUICK_REPORT if args.quick else PARTIAL_REPORT if args.only else COMMITTED_REPORT)
     if args.quick and _is_committed(output):
         parser.error(f"a quick run gives no figures: it does not write {COMMITTED_REPORT}")
+    if partial and _is_committed(output):
+        parser.error(f"a run of some phases (--only) does not write {COMMITTED_REPORT}: it holds full runs only")
 
     plan = Plan.quick() if args.quick else Plan()
     workdir = Path(tempfile.mkdtemp(prefix="feedback-bench-"))

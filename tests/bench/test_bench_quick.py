@@ -165,3 +165,20 @@ def test_quick_run_never_writes_the_committed_report(tmp_path: Path) -> None:
     )
     assert run.returncode == 2 and "does not write" in run.stderr
     assert committed.read_bytes() == before
+
+
+def test_a_run_of_some_phases_never_writes_the_committed_report() -> None:
+    """A report of some phases beside figures of none would read as a full run: --only refuses docs/benchmarks.md
+    too, before measuring anything."""
+    committed = REPO / "docs" / "benchmarks.md"
+    before = committed.read_bytes()
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", "--only", "classifier", "--output", str(committed)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 2 and "holds full runs only" in run.stderr
+    assert committed.read_bytes() == before
