@@ -151,34 +151,23 @@ def test_quick_run_measured_every_phase(quick_run: tuple[str, dict]) -> None:
         assert timing["from"] != timing["to"] and _number(timing["alert_ms"]) and _number(timing["post_ms"]), timing
 
 
-def test_quick_run_never_writes_the_committed_report(tmp_path: Path) -> None:
-    """docs/benchmarks.md holds full runs only: a quick run refuses it, before measuring anything."""
+@pytest.mark.parametrize(
+    ("partial", "refusal"),
+    [(["--quick"], "does not write"), (["--only", "classifier"], "holds full runs only")],
+    ids=["quick", "only"],
+)
+def test_a_quick_or_partial_run_never_writes_the_committed_report(partial: list[str], refusal: str) -> None:
+    """docs/benchmarks.md holds full runs only: a quick run, or a run of some phases (its figures beside none of
+    the others' would read as a full run), refuses it before measuring anything."""
     committed = REPO / "docs" / "benchmarks.md"
     before = committed.read_bytes()
     run = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--output", str(committed)],
+        [sys.executable, "-m", "bench", *partial, "--output", str(committed)],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
-    assert run.returncode == 2 and "does not write" in run.stderr
-    assert committed.read_bytes() == before
-
-
-def test_a_run_of_some_phases_never_writes_the_committed_report() -> None:
-    """A report of some phases beside figures of none would read as a full run: --only refuses docs/benchmarks.md
-    too, before measuring anything."""
-    committed = REPO / "docs" / "benchmarks.md"
-    before = committed.read_bytes()
-    run = subprocess.run(
-        [sys.executable, "-m", "bench", "--only", "classifier", "--output", str(committed)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert run.returncode == 2 and "holds full runs only" in run.stderr
+    assert run.returncode == 2 and refusal in run.stderr
     assert committed.read_bytes() == before
