@@ -9,6 +9,13 @@ The policy, in full:
 - Any other error of the handler (a database or broker that is away, a publish that timed out) is retried:
   the record is not committed, and after a pause it is delivered again. Nothing is skipped.
 - Parking itself can fail (the broker is away): then the record is retried too, never committed unparked.
+
+Committing: a record's offset is committed only after it is handled or parked, but not by a round trip per
+record: the next offset after the last handled record of each partition is committed at most every
+`COMMIT_INTERVAL_SECONDS`, when partitions are revoked (before they move to another member), and when the
+consumer stops. Records are handled one at a time in offset order, so that offset never passes a record that
+was not handled. A crash (kill -9) redelivers at most the records of the last interval; handlers are
+idempotent. A commit that fails is tried again later; it never skips a record, it can only redeliver.
 """
 
 from __future__ import annotations
@@ -20,8 +27,10 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from faststream import AckPolicy
-from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka import KafkaBroker
+from faststream.kafka.message import KafkaMessage
 from prometheus_client import CollectorRegistry, Counter
 from pydantic import BaseModel
 
@@ -35,6 +44,11 @@ E = TypeVar("E", bound=BaseModel)
 
 # How long a record whose handling failed for a passing reason waits before it is delivered again.
 RETRY_PAUSE_SECONDS = 1.0
+# How long a handled record's offset may wait before it is committed. A commit per record was a synchronous
+# round trip to the broker for every record (FastStream's `ack()` is `consumer.commit()`), which cost the
+# consumer about as much CPU as the rest of consuming (0.40 -> 0.24 ms per no-op record against Tansu) and
+# serialised it behind the round trip. A crash redelivers at most this much handled work.
+COMMIT_INTERVAL_SECONDS = 0.1
 
 
 class Unprocessable(Exception):
@@ -79,6 +93,81 @@ def dead_letter_of(record: Any, error: BaseException, service: str) -> DeadLette
     )
 
 
+class OffsetCommitter(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Commits, per partition, the offset after the last handled (or parked) record, in one request for all
+    partitions at most every `interval` seconds (see the module's policy). Also the subscriber's rebalance
+    listener: partitions being revoked get their handled offsets committed first, and never afterwards."""
+
+    def __init__(self, interval: float = COMMIT_INTERVAL_SECONDS) -> None:
+        self.interval = interval
+        self.consumer: AIOKafkaConsumer | None = None
+        self.pending: dict[TopicPartition, int] = {}
+        self.stopping = False
+        self._timer: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    async def handled(self, msg: KafkaMessage) -> None:
+        """`msg` is handled or parked: its offset, and every earlier one of its partition, may be committed."""
+        record = msg.raw_message
+        if msg.consumer is not self.consumer:  # the first record, or the subscriber started again after a stop
+            self.consumer = msg.consumer  # type: ignore[assignment]
+            self.stopping = False
+        self.pending[TopicPartition(record.topic, record.partition)] = record.offset + 1
+        if self.stopping:
+            await self.flush()
+        elif self._timer is None:
+            self._timer = asyncio.create_task(self._flush_later())
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(self.interval)
+        self._timer = None
+        await self.flush()
+
+    async def flush(self, partitions: set[TopicPartition] | None = None) -> None:
+        """Commit the pending offsets (of `partitions` only, when given) of the partitions still assigned."""
+        async with self._lock:
+            consumer = self.consumer
+            chosen = dict(self.pending)
+            if partitions is not None:
+                chosen = {tp: offset for tp, offset in chosen.items() if tp in partitions}
+            if consumer is None or not chosen:
+                return
+            assigned = consumer.assignment()
+            offsets = {tp: offset for tp, offset in chosen.items() if tp in assigned}
+            for tp in chosen.keys() - offsets.keys():
+                # No longer ours: its new owner resumes from what was committed; this member never commits it.
+                del self.pending[tp]
+            for tp in offsets:
+                del self.pending[tp]
+            if not offsets:
+                return
+            try:
+                await consumer.commit(offsets)
+            except Exception:
+                log.warning("could not commit offsets %s; will try again", offsets, exc_info=True)
+                for tp, offset in offsets.items():
+                    if self.pending.get(tp, -1) < offset:
+                        self.pending[tp] = offset
+                if not self.stopping and self._timer is None:
+                    self._timer = asyncio.create_task(self._flush_later())
+
+    async def stop(self) -> None:
+        """The subscriber stops: commit what is pending now, and each record handled from now on at once."""
+        self.stopping = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        await self.flush()
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self.flush(set(revoked))
+        for tp in revoked:
+            self.pending.pop(tp, None)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        pass
+
+
 class EventConsumer(Generic[E]):
     """Subscribes `handle` to `topic` in `group_id`, decoding each record as `event_type`, committing each
     record only once it is handled or parked (see the module's policy)."""
@@ -96,6 +185,7 @@ class EventConsumer(Generic[E]):
         registry: CollectorRegistry,
         on_parked: Callable[[], None] | None = None,
         retry_pause: float = RETRY_PAUSE_SECONDS,
+        commit_interval: float = COMMIT_INTERVAL_SECONDS,
     ) -> None:
         self.service = service
         self.event_type = event_type
@@ -106,7 +196,8 @@ class EventConsumer(Generic[E]):
         self.dead_letters = broker.publisher(
             dlq_topic(topic), title="DeadLetter", description=f"Records of {topic} that {service} could not process."
         )
-        broker.subscriber(
+        self.committer = OffsetCommitter(commit_interval)
+        subscriber = broker.subscriber(
             topic,
             group_id=group_id,
             auto_offset_reset="earliest",
@@ -115,7 +206,17 @@ class EventConsumer(Generic[E]):
             heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
             fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
             title=event_type.__name__,
-        )(self.consume)
+            listener=self.committer,
+        )
+        # The handler takes the message itself, as its "decoded body": no JSON decoding by FastStream (the event
+        # is validated from the bytes below) and no `Context("message")` field, which fast_depends resolves in a
+        # worker thread, a thread hop per record.
+        subscriber(self._delivered, decoder=_the_message)
+        _commit_before_stopping(subscriber, self.committer)
+
+    async def _delivered(self, msg: Any) -> None:
+        """FastStream's handler (typed `Any`: FastStream refuses to inject a parameter typed as the message)."""
+        await self.consume(msg)
 
     async def consume(self, msg: KafkaMessage) -> None:
         """Handle one record, park it, or leave it to be delivered again."""
@@ -133,7 +234,7 @@ class EventConsumer(Generic[E]):
             log.exception("handling failed; the record will be delivered again")
             await self._retry(msg)
             return
-        await msg.ack()
+        await self.committer.handled(msg)
 
     async def _park(self, msg: KafkaMessage, error: BaseException) -> None:
         record = msg.raw_message
@@ -154,8 +255,24 @@ class EventConsumer(Generic[E]):
         self.metrics.parked.labels(self.service, record.topic).inc()
         if self.on_parked is not None:
             self.on_parked()
-        await msg.ack()
+        await self.committer.handled(msg)
 
     async def _retry(self, msg: KafkaMessage) -> None:
         await asyncio.sleep(self.retry_pause)
         await msg.nack()
+
+
+async def _the_message(msg: KafkaMessage) -> KafkaMessage:
+    """The subscriber's decoder: hands the handler the message (see `EventConsumer.__init__`)."""
+    return msg
+
+
+def _commit_before_stopping(subscriber: Any, committer: OffsetCommitter) -> None:
+    """Make `subscriber.stop()` commit the pending offsets first: after it, its consumer is closed."""
+    stop = subscriber.stop
+
+    async def stop_after_committing() -> None:
+        await committer.stop()
+        await stop()
+
+    subscriber.stop = stop_after_committing

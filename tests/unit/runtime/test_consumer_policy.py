@@ -1,10 +1,13 @@
-"""The one dead-letter policy of feedback_runtime.consumer, with a fake broker: what is parked, what is retried."""
+"""The one dead-letter policy of feedback_runtime.consumer, with a fake broker: what is parked, what is retried,
+and what is committed when."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 import pytest
+from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 
@@ -28,10 +31,28 @@ class FakeRecord:
     key: bytes | None = b"thing-1"
 
 
+class FakeConsumer:
+    """aiokafka's consumer as the committer uses it: the assignment, and commits of explicit offsets."""
+
+    def __init__(self, assigned: set[TopicPartition] | None = None) -> None:
+        self.assigned = {TopicPartition(TOPIC, 3)} if assigned is None else assigned
+        self.commits: list[dict[TopicPartition, int]] = []
+        self.broken = False
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.assigned)
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        if self.broken:
+            raise ConnectionError("broker away")
+        self.commits.append(dict(offsets))
+
+
 @dataclass
 class FakeMessage:
     raw_message: FakeRecord
     outcome: list[str] = field(default_factory=list)
+    consumer: FakeConsumer = field(default_factory=FakeConsumer)
 
     @property
     def body(self) -> bytes:
@@ -64,12 +85,30 @@ class FakeBroker:
         assert topic == f"{TOPIC}.dlq"
         return self.dead_letters
 
-    def subscriber(self, topic: str, **_: object):  # noqa: ANN201
+    def subscriber(self, topic: str, **_: object) -> FakeSubscriber:
         self.subscribed.append(topic)
-        return lambda handler: handler
+        self.subscription = FakeSubscriber()
+        return self.subscription
 
 
-def _consumer(handle, broker: FakeBroker, registry: CollectorRegistry, parked: list[int] | None = None):  # noqa: ANN001, ANN202
+class FakeSubscriber:
+    def __init__(self) -> None:
+        self.stopped = False
+
+    def __call__(self, handler: object, **_: object) -> object:
+        return handler
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+
+def _consumer(  # noqa: ANN202
+    handle,  # noqa: ANN001
+    broker: FakeBroker,
+    registry: CollectorRegistry,
+    parked: list[int] | None = None,
+    commit_interval: float = 0.01,
+):
     return EventConsumer(
         broker,  # type: ignore[arg-type]
         KafkaSettings(),
@@ -81,6 +120,7 @@ def _consumer(handle, broker: FakeBroker, registry: CollectorRegistry, parked: l
         registry=registry,
         on_parked=(lambda: parked.append(1)) if parked is not None else None,
         retry_pause=0,
+        commit_interval=commit_interval,
     )
 
 
@@ -98,7 +138,8 @@ async def test_a_record_that_is_not_the_event_is_parked_with_its_reason_and_comm
     consumer = _consumer(_handled, broker, registry, parked)
     msg = FakeMessage(FakeRecord(body))
     await consumer.consume(msg)  # type: ignore[arg-type]
-    assert msg.outcome == ["ack"]
+    await asyncio.sleep(0.05)
+    assert msg.outcome == [] and msg.consumer.commits == [{TopicPartition(TOPIC, 3): 42}]
     (letter_json, key) = broker.dead_letters.published[0]
     letter = DeadLetter.model_validate_json(letter_json)
     assert (letter.original_topic, letter.partition, letter.offset, key) == (TOPIC, 3, 41, b"thing-1")
@@ -115,8 +156,10 @@ async def test_a_handler_that_calls_the_record_unprocessable_has_it_parked_with_
 
     broker, registry = FakeBroker(), CollectorRegistry()
     msg = FakeMessage(FakeRecord(b'{"name": "odd"}'))
-    await _consumer(refuse, broker, registry).consume(msg)  # type: ignore[arg-type]
-    assert msg.outcome == ["ack"]
+    consumer = _consumer(refuse, broker, registry)
+    await consumer.consume(msg)  # type: ignore[arg-type]
+    await consumer.committer.flush()
+    assert msg.outcome == [] and msg.consumer.commits == [{TopicPartition(TOPIC, 3): 42}]
     assert DeadLetter.model_validate_json(broker.dead_letters.published[0][0]).error_type == "KeyError"
     assert _parked_count(registry) == 1
 
@@ -127,8 +170,10 @@ async def test_any_other_failure_of_the_handler_is_retried_not_parked_and_not_co
 
     broker, registry = FakeBroker(), CollectorRegistry()
     msg = FakeMessage(FakeRecord(b'{"name": "fine"}'))
-    await _consumer(database_away, broker, registry).consume(msg)  # type: ignore[arg-type]
-    assert msg.outcome == ["nack"]
+    consumer = _consumer(database_away, broker, registry)
+    await consumer.consume(msg)  # type: ignore[arg-type]
+    await consumer.committer.flush()
+    assert msg.outcome == ["nack"] and msg.consumer.commits == []
     assert broker.dead_letters.published == [] and _parked_count(registry) == 0
 
 
@@ -136,8 +181,10 @@ async def test_a_record_that_cannot_be_parked_is_retried_never_committed_unparke
     broker, registry = FakeBroker(), CollectorRegistry()
     broker.dead_letters.broken = True
     msg = FakeMessage(FakeRecord(b"not json"))
-    await _consumer(_handled, broker, registry).consume(msg)  # type: ignore[arg-type]
-    assert msg.outcome == ["nack"] and _parked_count(registry) == 0
+    consumer = _consumer(_handled, broker, registry)
+    await consumer.consume(msg)  # type: ignore[arg-type]
+    await consumer.committer.flush()
+    assert msg.outcome == ["nack"] and msg.consumer.commits == [] and _parked_count(registry) == 0
 
 
 async def test_a_handled_record_is_committed_and_nothing_is_parked() -> None:
@@ -150,5 +197,75 @@ async def test_a_handled_record_is_committed_and_nothing_is_parked() -> None:
     msg = FakeMessage(FakeRecord(b'{"name": "fine"}'))
     consumer = _consumer(handle, broker, registry)
     await consumer.consume(msg)  # type: ignore[arg-type]
-    assert msg.outcome == ["ack"] and seen == ["fine"] and broker.subscribed == [TOPIC]
+    await consumer.committer.flush()
+    assert msg.consumer.commits == [{TopicPartition(TOPIC, 3): 42}]
+    assert msg.outcome == [] and seen == ["fine"] and broker.subscribed == [TOPIC]
     assert _parked_count(registry) == 0
+
+
+def _records(consumer: FakeConsumer, offsets: range, partition: int = 3) -> list[FakeMessage]:
+    return [
+        FakeMessage(FakeRecord(b'{"name": "fine"}', partition=partition, offset=o), consumer=consumer) for o in offsets
+    ]
+
+
+async def test_handled_records_are_committed_together_at_the_interval_up_to_the_last_one() -> None:
+    broker, kafka = FakeBroker(), FakeConsumer()
+    consumer = _consumer(_handled, broker, CollectorRegistry(), commit_interval=0.05)
+    for msg in _records(kafka, range(10, 20)):
+        await consumer.consume(msg)  # type: ignore[arg-type]
+    assert kafka.commits == []  # not one round trip per record
+    await asyncio.sleep(0.1)
+    assert kafka.commits == [{TopicPartition(TOPIC, 3): 20}]
+
+
+async def test_a_failed_record_holds_its_partition_back_to_the_last_handled_one() -> None:
+    failing = {"bad"}
+
+    async def handle(event: Thing) -> None:
+        if event.name in failing:
+            raise OSError("database away")
+
+    broker, kafka = FakeBroker(), FakeConsumer()
+    consumer = _consumer(handle, broker, CollectorRegistry(), commit_interval=60)
+    await consumer.consume(FakeMessage(FakeRecord(b'{"name": "fine"}', offset=5), consumer=kafka))  # type: ignore[arg-type]
+    bad = FakeMessage(FakeRecord(b'{"name": "bad"}', offset=6), consumer=kafka)
+    await consumer.consume(bad)  # type: ignore[arg-type]
+    await consumer.committer.flush()
+    assert bad.outcome == ["nack"] and kafka.commits == [{TopicPartition(TOPIC, 3): 6}]
+
+
+async def test_stopping_commits_what_is_pending_and_then_each_record_at_once() -> None:
+    broker, kafka = FakeBroker(), FakeConsumer()
+    consumer = _consumer(_handled, broker, CollectorRegistry(), commit_interval=60)
+    for msg in _records(kafka, range(0, 3)):
+        await consumer.consume(msg)  # type: ignore[arg-type]
+    await broker.subscription.stop()
+    assert broker.subscription.stopped and kafka.commits == [{TopicPartition(TOPIC, 3): 3}]
+    await consumer.consume(_records(kafka, range(3, 4))[0])  # type: ignore[arg-type]
+    assert kafka.commits[-1] == {TopicPartition(TOPIC, 3): 4}
+
+
+async def test_revoked_partitions_are_committed_first_and_never_after() -> None:
+    broker, kafka = FakeBroker(), FakeConsumer({TopicPartition(TOPIC, 3), TopicPartition(TOPIC, 4)})
+    consumer = _consumer(_handled, broker, CollectorRegistry(), commit_interval=60)
+    for msg in [*_records(kafka, range(0, 2)), *_records(kafka, range(7, 9), partition=4)]:
+        await consumer.consume(msg)  # type: ignore[arg-type]
+    await consumer.committer.on_partitions_revoked({TopicPartition(TOPIC, 4)})
+    assert kafka.commits == [{TopicPartition(TOPIC, 4): 9}]
+    kafka.assigned = {TopicPartition(TOPIC, 3)}
+    await consumer.consume(_records(kafka, range(9, 10), partition=4)[0])  # type: ignore[arg-type]  # in flight
+    await consumer.committer.flush()
+    assert kafka.commits[-1] == {TopicPartition(TOPIC, 3): 2}
+
+
+async def test_a_commit_that_fails_is_tried_again() -> None:
+    broker, kafka = FakeBroker(), FakeConsumer()
+    consumer = _consumer(_handled, broker, CollectorRegistry(), commit_interval=0.01)
+    kafka.broken = True
+    await consumer.consume(_records(kafka, range(0, 1))[0])  # type: ignore[arg-type]
+    await asyncio.sleep(0.03)
+    assert kafka.commits == []
+    kafka.broken = False
+    await asyncio.sleep(0.05)
+    assert kafka.commits == [{TopicPartition(TOPIC, 3): 1}]
