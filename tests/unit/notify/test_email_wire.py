@@ -4,6 +4,7 @@ SMTP can carry and no header a subject or sender could smuggle in."""
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
@@ -11,9 +12,9 @@ import pytest
 from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 
 from feedback_notify.adapters import _dot_stuffed, _in_smtp_form
-from feedback_notify.email_wire import compose_email
+from feedback_notify.email_wire import _has_long_line, compose_email
 from feedback_notify.keys import DeliveryKey
-from feedback_notify.render import Rendered, message_id
+from feedback_notify.render import Rendered, header_safe, message_id
 
 KEY = DeliveryKey("turvallisuus", "email", "r1", 1)
 STRICT = policy.default.clone(raise_on_defect=True)
@@ -84,3 +85,25 @@ def test_each_form_goes_out_as_aiosmtplib_would_write_it(text: str, eight_bit: b
 @pytest.mark.parametrize("data", [b"a\nb\r\n", b"a\rb\r\n", b"a\r\nb", b".a\r\n", b"a\r\r\n"])
 def test_anything_not_in_smtp_form_is_left_to_aiosmtplib(data: bytes) -> None:
     assert not _in_smtp_form(data)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["\x00nolla\r", "\x85\u2028\u2029\x0b\x0c\x1c", "\r\r\n\n\r", ".", "\n.\n", "=_rajaus" * 10, LONG + "\r" + LONG],
+)
+@pytest.mark.parametrize("subject", ["Lausunto", "=?utf-8?b?QQ==?= \r\nBcc: x@y.fi", "ä" * 200, ".alku"])
+@pytest.mark.parametrize("eight_bit", [True, False])
+def test_every_form_is_in_smtp_form_whatever_the_text(text: str, subject: str, eight_bit: bool) -> None:
+    """The SMTP sender trusts an OutgoingEmail's forms to be in SMTP's form without counting their line ends."""
+    data, _ = _compose(header_safe(subject), text, f"<p>{text}</p>").form(eight_bit=eight_bit)
+    assert _in_smtp_form(data)
+
+
+def test_a_long_line_is_found_wherever_it_is() -> None:
+    """_has_long_line looks once per 999 bytes: the same answer as measuring every line."""
+    rng = random.Random(5)
+    for _ in range(20_000):
+        lengths = [rng.choice([0, 1, 50, 997, 998, 999, 1000, rng.randint(0, 1200)]) for _ in range(rng.randint(1, 6))]
+        lines = [b"a" * length for length in lengths]
+        data = b"\n".join(lines) + (b"\n" if rng.random() < 0.3 else b"")
+        assert _has_long_line(data) == (max(map(len, data.split(b"\n"))) > 998)

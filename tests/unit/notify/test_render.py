@@ -7,7 +7,7 @@ import html.parser
 import re
 import time
 from datetime import UTC, datetime
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import pytest
 from itsdangerous import URLSafeTimedSerializer
@@ -124,6 +124,21 @@ def test_a_link_signed_again_within_a_second_is_the_same_and_the_next_second_a_n
     later = links.statement("turvallisuus", "tyohame-1")
     assert token(later) == SignInLinks(SECRET).token("turvallisuus") != token(first)
     assert opened_by(later) == ("turvallisuus", "/lausunnot/tyohame-1")
+
+
+@pytest.mark.parametrize("owner", ["turvallisuus", "ä ö/&=?#%+"])
+@pytest.mark.parametrize("response_id", ["tyohame-1", "a/b c%2F?&ö"])
+@pytest.mark.parametrize("base", [WORKSPACE, WORKSPACE + "/", "https://esimerkki.fi/tyotila"])
+def test_a_link_is_written_as_sign_in_links_writes_it(
+    monkeypatch: pytest.MonkeyPatch, owner: str, response_id: str, base: str
+) -> None:
+    """The link is written out without urlencode: byte for byte SignInLinks.url's."""
+    monkeypatch.setattr(time, "time", lambda: 1_800_000_000.5)
+    links = WorkspaceLinks(base, SECRET)
+    assert links.statement(owner, response_id) == SignInLinks(SECRET).url(
+        base, owner, f"/lausunnot/{quote(response_id, safe='')}"
+    )
+    assert links.inbox(owner) == SignInLinks(SECRET).url(base, owner, "/saapuneet")
 
 
 def test_the_link_is_refused_when_forged_or_too_old() -> None:

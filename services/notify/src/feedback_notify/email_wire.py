@@ -92,9 +92,22 @@ def _eight_bit(text: str, boundary: str) -> bytes | None:
     if "\x00" in text or boundary in text:
         return None
     data = text.encode("utf-8")
-    if len(data) > _MAX_LINE and max(map(len, data.split(b"\n"))) > _MAX_LINE:
+    if _has_long_line(data):
         return None
     return data.replace(b"\n", b"\r\n")
+
+
+def _has_long_line(data: bytes) -> bool:
+    """Whether a line of `data` (LF line ends) is longer than SMTP takes. Looks once per _MAX_LINE bytes, for the
+    last line end within the next _MAX_LINE + 1 bytes, rather than splitting the text into lines (a tenth of
+    composing an email)."""
+    start = 0
+    while len(data) - start > _MAX_LINE:
+        newline = data.rfind(b"\n", start, start + _MAX_LINE + 1)
+        if newline == -1:
+            return True  # the line from `start` has more than _MAX_LINE bytes
+        start = newline + 1  # every line before is within the window, so no longer than _MAX_LINE
+    return False
 
 
 # A base64 encoded word carries at most 42 bytes of UTF-8: "=?utf-8?b?" + 56 characters + "?=" is 68, and
