@@ -10,8 +10,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
-from kafka import KafkaConsumer, TopicPartition
-from kafka.structs import OffsetAndMetadata
 from prometheus_client import CollectorRegistry
 from sqlalchemy import update
 from workspace_support import (
@@ -22,6 +20,7 @@ from workspace_support import (
     classified,
     consumer_group_at_end,
     form_fields,
+    group_at_end,
     item_id_of,
     main_text,
     one,
@@ -55,14 +54,7 @@ class Clock:
 
 def reminders_group_at_end(bootstrap: str, group_id: str) -> None:
     """Start notify's reminders group at the end of the topic the whole test session shares."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
-    try:
-        partitions = [TopicPartition(REMINDERS_TOPIC, p) for p in sorted(consumer.partitions_for_topic(REMINDERS_TOPIC) or [])]  # fmt: skip
-        consumer.assign(partitions)
-        ends = consumer.end_offsets(partitions)
-        consumer.commit({tp: OffsetAndMetadata(ends[tp], "", -1) for tp in partitions})
-    finally:
-        consumer.close()
+    group_at_end(bootstrap, group_id, REMINDERS_TOPIC)
 
 
 def plain(message) -> str:  # noqa: ANN001

@@ -114,12 +114,29 @@ def all_owners(event: ResponseClassified) -> set[str]:
 def consumer_group_at_end(bootstrap: str, group_id: str) -> None:
     """Commit `group_id`'s offsets at the end of the classified topic, so a workspace in that group sees only
     what is published after this (the broker is shared by the whole test session)."""
+    group_at_end(bootstrap, group_id, CLASSIFIED_TOPIC)
+
+
+def group_at_end(bootstrap: str, group_id: str, topic: str) -> None:
+    """Commit `group_id`'s offsets at the end of `topic`, as far as it is written now.
+
+    The end is read as a fetch's high watermark, never from ListOffsets alone: Tansu answers LATEST after a
+    multi-record batch with the batch's base offset + 1 (../shared/KAFKA-LOCAL.md), so a group placed there would
+    read the batch's later records, another test's statements among them."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
     try:
-        partitions = [TopicPartition(CLASSIFIED_TOPIC, p) for p in sorted(consumer.partitions_for_topic(CLASSIFIED_TOPIC) or [])]  # fmt: skip
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
         consumer.assign(partitions)
-        ends = consumer.end_offsets(partitions)
-        consumer.commit({tp: OffsetAndMetadata(ends[tp], "", -1) for tp in partitions})
+        for tp, end in consumer.end_offsets(partitions).items():
+            consumer.seek(tp, end)  # at most the true end: read on from there
+        deadline = time.monotonic() + 30
+        while True:
+            consumer.poll(timeout_ms=200)
+            highwater = {tp: consumer.highwater(tp) for tp in partitions}
+            if all(h is not None and consumer.position(tp) >= h for tp, h in highwater.items()):
+                break
+            assert time.monotonic() < deadline, f"could not read {topic} to its end: {highwater}"
+        consumer.commit({tp: OffsetAndMetadata(consumer.position(tp), "", -1) for tp in partitions})
     finally:
         consumer.close()
 
